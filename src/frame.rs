@@ -1,0 +1,45 @@
+//! The data that flows through the pipeline: frames in, mattes out.
+
+use std::time::Instant;
+
+/// One RGB frame from a source, 8 bits per channel, rows packed without padding.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Position in the source's stream, starting at 0, without gaps for file sources.
+    pub seq: u64,
+    /// When the frame was read from its source: the start of end-to-end latency.
+    pub captured_at: Instant,
+    /// Media time of the frame (position in a file, or time since a live source started).
+    pub pts_ms: f64,
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, RGB.
+    pub rgb: Vec<u8>,
+}
+
+impl Frame {
+    pub fn pixel_count(&self) -> usize {
+        self.width as usize * self.height as usize
+    }
+}
+
+/// A model's answer for one frame, at the model's own resolution.
+#[derive(Clone, Debug, Default)]
+pub struct Matte {
+    /// Frame the matte belongs to.
+    pub seq: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Alpha in [0, 1], `width * height` values.
+    pub alpha: Vec<f32>,
+    /// Predicted foreground colour (RGB, 8 bits, same size as `alpha`), for models that give one (RVM, BGMv2).
+    pub foreground: Option<Vec<u8>>,
+    /// Time spent in the model for this frame, pre- and post-processing included.
+    pub infer_ms: f64,
+}
+
+impl Matte {
+    pub fn pixel_count(&self) -> usize {
+        self.width as usize * self.height as usize
+    }
+}

@@ -1,0 +1,170 @@
+//! Matting models on ONNX Runtime: the only module that imports `ort`.
+
+pub mod modnet;
+pub mod rvm;
+mod session;
+
+use std::path::{Path, PathBuf};
+
+pub use session::{SessionOptions, library_candidates, runtime_library};
+
+use crate::frame::{Frame, Matte};
+use crate::paths::display;
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum InferError {
+    #[error(
+        "the ONNX Runtime library (libonnxruntime.so) was not found (looked at {}); run `make setup`, or set ORT_DYLIB_PATH to the library",
+        .tried.iter().map(|p| display(p)).collect::<Vec<_>>().join(", ")
+    )]
+    RuntimeMissing { tried: Vec<PathBuf> },
+    #[error("could not load ONNX Runtime from {} ({reason}); run `make setup` to fetch a working copy, or point ORT_DYLIB_PATH at one", display(.path))]
+    RuntimeLoad { path: PathBuf, reason: String },
+    #[error("model file {} is missing; run `make setup` to fetch it, or pass --model-file", display(.0))]
+    ModelMissing(PathBuf),
+    #[error("{} is not a loadable ONNX model ({reason}); run `make setup` to fetch a verified copy, or pass a valid model file", display(.path))]
+    ModelInvalid { path: PathBuf, reason: String },
+    #[error("{} is not a {kind} model: it takes {found} but {kind} takes {expected}; choose the matching --model", display(.path))]
+    WrongModel {
+        path: PathBuf,
+        kind: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("{model} failed on a {width}x{height} frame: {reason}")]
+    Run {
+        model: &'static str,
+        width: u32,
+        height: u32,
+        reason: String,
+    },
+}
+
+/// Which execution provider the user asks for.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderRequest {
+    /// CUDA when compiled in and usable, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// The provider a session really runs on, and why it is not the one asked for, if it is not.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderInUse {
+    pub name: &'static str,
+    pub note: Option<String>,
+}
+
+impl ProviderInUse {
+    pub fn cpu(note: Option<String>) -> Self {
+        Self { name: "CPU", note }
+    }
+
+    pub fn cuda() -> Self {
+        Self {
+            name: "CUDA",
+            note: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.note {
+            Some(note) => write!(f, "{} ({note})", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// The matting models the app knows how to drive.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// MODNet: one frame in, alpha out.
+    #[default]
+    Modnet,
+    /// Robust Video Matting: recurrent, temporally stable, predicts foreground colour too.
+    Rvm,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Modnet => "modnet",
+            Self::Rvm => "rvm",
+        }
+    }
+}
+
+/// How a model is set up, beyond its file.
+#[derive(Clone, Debug, Default)]
+pub struct MatterOptions {
+    pub session: SessionOptions,
+    /// MODNet: length the shorter side is scaled to (the authors use 512). `None`: the model's default.
+    pub ref_size: Option<u32>,
+    /// RVM: fraction of the frame size the backbone sees. `None`: chosen from the frame size.
+    pub downsample_ratio: Option<f32>,
+}
+
+/// One frame in, alpha (and maybe foreground) out.
+pub trait Matter: Send {
+    /// Mattes `frame` into `out`, reusing `out`'s buffers.
+    fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError>;
+    /// Forgets temporal state (recurrent models), e.g. after a cut or a source change.
+    fn reset(&mut self);
+    fn kind(&self) -> ModelKind;
+    fn provider(&self) -> &ProviderInUse;
+}
+
+/// Opens `kind` from `model_file`, refusing a file whose inputs do not match the kind.
+pub fn open_matter(
+    kind: ModelKind,
+    model_file: &Path,
+    options: &MatterOptions,
+) -> Result<Box<dyn Matter>, InferError> {
+    Ok(match kind {
+        ModelKind::Modnet => Box::new(modnet::Modnet::open(model_file, options)?),
+        ModelKind::Rvm => Box::new(rvm::Rvm::open(model_file, options)?),
+    })
+}
+
+/// A one-line description of a session's inputs, for error messages.
+fn describe_inputs(session: &ort::session::Session) -> String {
+    let names: Vec<String> = session
+        .inputs()
+        .iter()
+        .map(|input| match input.dtype().tensor_shape() {
+            Some(shape) => format!("`{}` (rank {})", input.name(), shape.len()),
+            None => format!("`{}`", input.name()),
+        })
+        .collect();
+    if names.is_empty() {
+        "no inputs".to_string()
+    } else {
+        format!("inputs {}", names.join(", "))
+    }
+}

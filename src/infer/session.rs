@@ -1,0 +1,157 @@
+//! ONNX Runtime: finding and loading the library once, and building sessions on the best provider.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use super::{InferError, ProviderInUse, ProviderRequest};
+
+/// Where `libonnxruntime.so` may be, in the order tried: `ORT_DYLIB_PATH`, the setup's cache (the GPU
+/// build first when compiled with CUDA), then the system's loader path.
+pub fn library_candidates() -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        candidates.push(PathBuf::from(path));
+        return candidates;
+    }
+    let cache = crate::paths::cache_dir().join("onnxruntime");
+    if cfg!(feature = "cuda") {
+        candidates.push(cache.join("gpu/libonnxruntime.so"));
+    }
+    candidates.push(cache.join("cpu/libonnxruntime.so"));
+    for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu"] {
+        candidates.push(Path::new(dir).join("libonnxruntime.so"));
+    }
+    candidates
+}
+
+struct Runtime {
+    library: PathBuf,
+    environment: Environment,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, InferError>> = OnceLock::new();
+
+fn runtime() -> Result<&'static Runtime, InferError> {
+    RUNTIME
+        .get_or_init(load_runtime)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn load_runtime() -> Result<Runtime, InferError> {
+    let candidates = library_candidates();
+    let Some(library) = candidates.iter().find(|p| p.is_file()).cloned() else {
+        return Err(InferError::RuntimeMissing { tried: candidates });
+    };
+    let load_error = |reason: String| InferError::RuntimeLoad {
+        path: library.clone(),
+        reason,
+    };
+    let builder = ort::init_from(&library).map_err(|err| load_error(err.to_string()))?;
+    let environment = builder
+        .with_name("mattecam")
+        .build()
+        .map_err(|err| load_error(err.to_string()))?;
+    tracing::info!("ONNX Runtime loaded from {}", library.display());
+    Ok(Runtime {
+        library,
+        environment,
+    })
+}
+
+/// The ONNX Runtime library in use, loading it if needed.
+pub fn runtime_library() -> Result<PathBuf, InferError> {
+    runtime().map(|rt| rt.library.clone())
+}
+
+/// Session settings shared by every model.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per core).
+    pub threads: usize,
+    pub provider: ProviderRequest,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            provider: ProviderRequest::Auto,
+        }
+    }
+}
+
+/// Loads `model` on the requested provider, falling back to the CPU with the reason when CUDA cannot be used.
+pub fn build_session(
+    model: &Path,
+    options: &SessionOptions,
+) -> Result<(Session, ProviderInUse), InferError> {
+    if !model.is_file() {
+        return Err(InferError::ModelMissing(model.to_path_buf()));
+    }
+    let runtime = runtime()?;
+    let invalid = |reason: String| InferError::ModelInvalid {
+        path: model.to_path_buf(),
+        reason,
+    };
+    let (mut builder, provider) =
+        configured_builder(&runtime.environment, options).map_err(invalid)?;
+    let session = builder
+        .commit_from_file(model)
+        .map_err(|err| invalid(err.to_string()))?;
+    Ok((session, provider))
+}
+
+fn configured_builder(
+    environment: &Environment,
+    options: &SessionOptions,
+) -> Result<(ort::session::builder::SessionBuilder, ProviderInUse), String> {
+    let builder = Session::builder(environment)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| e.to_string())?
+        .with_intra_threads(options.threads)
+        .map_err(|e| e.to_string())?
+        .with_inter_threads(1)
+        .map_err(|e| e.to_string())?
+        // Spinning threads would steal the cores that decoding and compositing need between frames.
+        .with_intra_op_spinning(false)
+        .map_err(|e| e.to_string())?
+        .with_inter_op_spinning(false)
+        .map_err(|e| e.to_string())?;
+    register_provider(builder, options.provider)
+}
+
+#[cfg(feature = "cuda")]
+fn register_provider(
+    mut builder: ort::session::builder::SessionBuilder,
+    request: ProviderRequest,
+) -> Result<(ort::session::builder::SessionBuilder, ProviderInUse), String> {
+    use ort::ep::ExecutionProvider;
+    if request == ProviderRequest::Cpu {
+        return Ok((builder, ProviderInUse::cpu(None)));
+    }
+    match ort::ep::CUDA::default().register(&mut builder) {
+        Ok(()) => Ok((builder, ProviderInUse::cuda())),
+        Err(err) => Ok((
+            builder,
+            ProviderInUse::cpu(Some(format!("CUDA could not be used: {err}"))),
+        )),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn register_provider(
+    builder: ort::session::builder::SessionBuilder,
+    request: ProviderRequest,
+) -> Result<(ort::session::builder::SessionBuilder, ProviderInUse), String> {
+    let note = (request == ProviderRequest::Cuda).then(|| {
+        "CUDA was requested but this build has no CUDA support; rebuild with `--features cuda` after `make setup GPU=1`"
+            .to_string()
+    });
+    Ok((builder, ProviderInUse::cpu(note)))
+}

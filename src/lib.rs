@@ -1,0 +1,15 @@
+//! mattecam: real-time matting. A headless core (sources, models, filters, compositing, sinks and the
+//! pipeline that links them) that the command line, the window and the tests all drive.
+
+pub mod composite;
+pub mod ffmpeg;
+pub mod filter;
+pub mod frame;
+pub mod infer;
+pub mod models;
+pub mod paths;
+pub mod pipeline;
+pub mod process;
+pub mod resample;
+pub mod sink;
+pub mod source;

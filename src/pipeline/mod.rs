@@ -1,0 +1,419 @@
+//! The stage threads: source -> infer -> composite -> sinks, each named, joined on drop, linked by
+//! bounded channels (a file source never loses a frame) or, after a live source, by a latest-frame slot
+//! (a slow model drops stale camera frames instead of falling behind).
+
+pub mod latest;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+pub use latest::LatestSlot;
+pub use stats::{PipelineStats, StatsSnapshot};
+
+use crate::composite::{AlphaUpsampler, Composite, CpuCompositor};
+use crate::filter::temporal::{TemporalFilter, TemporalMode};
+use crate::frame::{Frame, Matte};
+use crate::infer::{InferError, Matter, ProviderInUse};
+use crate::resample::ResampleKind;
+use crate::sink::{Output, Sink, SinkError};
+use crate::source::{FrameSource, SourceError, SourceInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("the {0} stage panicked")]
+    Panicked(String),
+}
+
+/// Frames a bounded channel holds between two stages.
+const CHANNEL_FRAMES: usize = 2;
+
+pub struct PipelineConfig {
+    pub matter: Box<dyn Matter>,
+    pub temporal: TemporalMode,
+    pub upsample: ResampleKind,
+    pub compositor: CpuCompositor,
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Stop after this many frames.
+    pub max_frames: Option<u64>,
+}
+
+/// How a pipeline ended.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub stats: StatsSnapshot,
+    pub elapsed_s: f64,
+    pub provider: ProviderInUse,
+    pub source: SourceInfo,
+}
+
+impl Summary {
+    pub fn fps(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.stats.frames_written as f64 / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+struct Shared {
+    stats: PipelineStats,
+    /// Set by `stop`: the source ends early, what was read is finished and the sinks are committed.
+    stop: AtomicBool,
+    /// Set by `cancel` or by any stage's error: nothing is committed.
+    failed: AtomicBool,
+    first_error: Mutex<Option<PipelineError>>,
+}
+
+impl Shared {
+    fn fail(&self, error: PipelineError) {
+        let mut first = self.first_error.lock().expect("error lock");
+        if first.is_none() && !self.failed.load(Ordering::SeqCst) {
+            *first = Some(error);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    fn report(&self, result: Result<(), PipelineError>) {
+        if let Err(error) = result {
+            self.fail(error);
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst)
+    }
+}
+
+/// Where the source hands frames to inference.
+enum FrameLink {
+    Channel(Sender<Frame>),
+    Latest(Arc<LatestSlot<Frame>>),
+}
+
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    slot: Option<Arc<LatestSlot<Frame>>>,
+    provider: ProviderInUse,
+    source: SourceInfo,
+    started: Instant,
+}
+
+/// Runs `body` on a named thread. The body reports its own error (`Shared::report`) before it returns, so
+/// that the stages downstream see the failure before they see their input channel close.
+fn spawn_stage(name: &str, body: impl FnOnce() + Send + 'static) -> (String, JoinHandle<()>) {
+    let handle = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)
+        .expect("failed to spawn a pipeline thread");
+    (name.to_string(), handle)
+}
+
+impl Pipeline {
+    pub fn start(mut source: Box<dyn FrameSource>, config: PipelineConfig) -> Self {
+        let shared = Arc::new(Shared {
+            stats: PipelineStats::default(),
+            stop: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+        });
+        let info = source.info().clone();
+        let provider = config.matter.provider().clone();
+        let (frame_buffers_tx, frame_buffers_rx) = bounded::<Vec<u8>>(CHANNEL_FRAMES * 4);
+        let (matte_buffers_tx, matte_buffers_rx) = bounded::<Matte>(CHANNEL_FRAMES * 2);
+        let (inferred_tx, inferred_rx) = bounded::<(Frame, Matte)>(CHANNEL_FRAMES);
+        let (output_tx, output_rx) = bounded::<Output>(CHANNEL_FRAMES);
+
+        let (link, frames_in): (FrameLink, FrameInput) = if info.live {
+            let slot = Arc::new(LatestSlot::new());
+            (
+                FrameLink::Latest(Arc::clone(&slot)),
+                FrameInput::Latest(slot),
+            )
+        } else {
+            let (tx, rx) = bounded(CHANNEL_FRAMES);
+            (FrameLink::Channel(tx), FrameInput::Channel(rx))
+        };
+        let slot = match &frames_in {
+            FrameInput::Latest(slot) => Some(Arc::clone(slot)),
+            FrameInput::Channel(_) => None,
+        };
+
+        let mut threads = Vec::new();
+        let max_frames = config.max_frames;
+        let s = Arc::clone(&shared);
+        threads.push(spawn_stage("source", move || {
+            let result = source_stage(source.as_mut(), &link, &frame_buffers_rx, max_frames, &s);
+            s.report(result);
+            if let FrameLink::Latest(slot) = &link {
+                slot.close();
+            }
+        }));
+        let s = Arc::clone(&shared);
+        let matter = config.matter;
+        threads.push(spawn_stage("infer", move || {
+            let result = infer_stage(matter, &frames_in, &matte_buffers_rx, &inferred_tx, &s);
+            s.report(result);
+        }));
+        let s = Arc::clone(&shared);
+        let post = PostStage {
+            filter: TemporalFilter::new(config.temporal),
+            upsampler: AlphaUpsampler::new(config.upsample),
+            compositor: config.compositor,
+        };
+        threads.push(spawn_stage("composite", move || {
+            let result = post.run(&inferred_rx, &output_tx, &matte_buffers_tx, &s);
+            s.report(result);
+        }));
+        let s = Arc::clone(&shared);
+        let sinks = config.sinks;
+        threads.push(spawn_stage("sink", move || {
+            let result = sink_stage(sinks, &output_rx, &frame_buffers_tx, &s);
+            s.report(result);
+        }));
+
+        Self {
+            shared,
+            threads,
+            slot,
+            provider,
+            source: info,
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends the stream early but keeps what was done: outputs are finished and committed.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(slot) = &self.slot {
+            slot.close();
+        }
+    }
+
+    /// Abandons the run: nothing is committed and partial outputs are removed.
+    pub fn cancel(&self) {
+        self.shared.failed.store(true, Ordering::SeqCst);
+        self.stop();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(|(_, handle)| handle.is_finished())
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot(self.dropped_frames())
+    }
+
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
+    }
+
+    fn dropped_frames(&self) -> u64 {
+        self.slot.as_ref().map_or(0, |slot| slot.dropped())
+    }
+
+    /// Waits for every stage; the first error any stage met, if one did.
+    pub fn wait(mut self) -> Result<Summary, PipelineError> {
+        self.join_all();
+        if let Some(error) = self.shared.first_error.lock().expect("error lock").take() {
+            return Err(error);
+        }
+        Ok(Summary {
+            stats: self.stats(),
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+            provider: self.provider.clone(),
+            source: self.source.clone(),
+        })
+    }
+
+    fn join_all(&mut self) {
+        for (name, handle) in self.threads.drain(..) {
+            if handle.join().is_err() {
+                self.shared.fail(PipelineError::Panicked(name));
+            }
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.cancel();
+            self.join_all();
+        }
+    }
+}
+
+enum FrameInput {
+    Channel(Receiver<Frame>),
+    Latest(Arc<LatestSlot<Frame>>),
+}
+
+impl FrameInput {
+    fn next(&self) -> Option<Frame> {
+        match self {
+            Self::Channel(rx) => rx.recv().ok(),
+            Self::Latest(slot) => slot.take(),
+        }
+    }
+}
+
+fn source_stage(
+    source: &mut dyn FrameSource,
+    link: &FrameLink,
+    buffers: &Receiver<Vec<u8>>,
+    max_frames: Option<u64>,
+    shared: &Shared,
+) -> Result<(), PipelineError> {
+    let mut read = 0u64;
+    while !shared.should_stop() && max_frames.is_none_or(|max| read < max) {
+        let buffer = buffers.try_recv().unwrap_or_default();
+        let Some(frame) = source.next_frame(buffer)? else {
+            break;
+        };
+        read += 1;
+        shared.stats.frames_read.fetch_add(1, Ordering::Relaxed);
+        match link {
+            FrameLink::Channel(tx) => {
+                if tx.send(frame).is_err() {
+                    break;
+                }
+            }
+            FrameLink::Latest(slot) => {
+                slot.put(frame);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn infer_stage(
+    mut matter: Box<dyn Matter>,
+    frames: &FrameInput,
+    mattes: &Receiver<Matte>,
+    out: &Sender<(Frame, Matte)>,
+    shared: &Shared,
+) -> Result<(), PipelineError> {
+    let mut last_size = None;
+    while let Some(frame) = frames.next() {
+        if shared.failed.load(Ordering::SeqCst) {
+            break;
+        }
+        if last_size.is_some_and(|size| size != (frame.width, frame.height)) {
+            matter.reset();
+        }
+        last_size = Some((frame.width, frame.height));
+        let mut matte = mattes.try_recv().unwrap_or_default();
+        matter.infer(&frame, &mut matte)?;
+        shared.stats.record_infer(matte.infer_ms);
+        if out.send((frame, matte)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+struct PostStage {
+    filter: TemporalFilter<Frame>,
+    upsampler: AlphaUpsampler,
+    compositor: CpuCompositor,
+}
+
+impl PostStage {
+    fn run(
+        mut self,
+        input: &Receiver<(Frame, Matte)>,
+        output: &Sender<Output>,
+        spent_mattes: &Sender<Matte>,
+        shared: &Shared,
+    ) -> Result<(), PipelineError> {
+        for (frame, matte) in input.iter() {
+            if shared.failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if let Some((frame, matte)) = self.filter.push(frame, matte)
+                && !self.finish_frame(frame, matte, output, spent_mattes, shared)
+            {
+                return Ok(());
+            }
+        }
+        if let Some((frame, matte)) = self.filter.flush() {
+            self.finish_frame(frame, matte, output, spent_mattes, shared);
+        }
+        Ok(())
+    }
+
+    /// Returns false when the sink stage has gone.
+    fn finish_frame(
+        &mut self,
+        frame: Frame,
+        matte: Matte,
+        output: &Sender<Output>,
+        spent: &Sender<Matte>,
+        shared: &Shared,
+    ) -> bool {
+        let started = Instant::now();
+        let mut alpha = Vec::new();
+        self.upsampler
+            .upsample_u8(&matte, frame.width, frame.height, &mut alpha);
+        let foreground = matte
+            .foreground
+            .as_deref()
+            .filter(|_| (matte.width, matte.height) == (frame.width, frame.height));
+        let mut composite = Composite::default();
+        self.compositor
+            .composite(&frame, &alpha, foreground, &mut composite);
+        shared
+            .stats
+            .record_composite(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = spent.try_send(matte);
+        output
+            .send(Output {
+                frame,
+                alpha,
+                composite,
+            })
+            .is_ok()
+    }
+}
+
+fn sink_stage(
+    mut sinks: Vec<Box<dyn Sink>>,
+    input: &Receiver<Output>,
+    spent_buffers: &Sender<Vec<u8>>,
+    shared: &Shared,
+) -> Result<(), PipelineError> {
+    for output in input.iter() {
+        if shared.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        for sink in sinks.iter_mut() {
+            sink.write(&output)?;
+        }
+        shared.stats.record_written(
+            started.elapsed().as_secs_f64() * 1000.0,
+            output.frame.captured_at,
+        );
+        let _ = spent_buffers.try_send(output.frame.rgb);
+    }
+    // Only a run that every stage completed is committed; otherwise the sinks drop and remove their files.
+    if !shared.failed.load(Ordering::SeqCst) {
+        for sink in sinks.iter_mut() {
+            sink.finish()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! PNG outputs: one image, a sequence of composited frames, or a sequence of alpha mattes.
+
+use std::io::BufWriter;
+use std::path::Path;
+
+use image::ExtendedColorType;
+use image::ImageEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+
+use super::{Output, Partial, Sink, SinkError};
+
+/// Writes 8-bit gray, RGB or RGBA pixels as a PNG file.
+pub fn write_png(
+    path: &Path,
+    width: u32,
+    height: u32,
+    channels: u8,
+    pixels: &[u8],
+) -> Result<(), SinkError> {
+    let failed = |reason: String| SinkError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let color = match channels {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        4 => ExtendedColorType::Rgba8,
+        n => return Err(failed(format!("{n} channels cannot be written as PNG"))),
+    };
+    let file = std::fs::File::create(path).map_err(|err| failed(err.to_string()))?;
+    let mut writer = BufWriter::new(file);
+    PngEncoder::new_with_quality(&mut writer, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(pixels, width, height, color)
+        .map_err(|err| failed(err.to_string()))?;
+    let file = writer.into_inner().map_err(|err| failed(err.to_string()))?;
+    file.sync_data().map_err(|err| failed(err.to_string()))
+}
+
+/// File name of frame `seq` in a sequence.
+pub fn frame_file_name(seq: u64) -> String {
+    format!("{seq:06}.png")
+}
+
+/// What a PNG sequence holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    Composite,
+    Alpha,
+}
+
+pub struct PngSequenceSink {
+    partial: Partial,
+    content: Content,
+}
+
+impl PngSequenceSink {
+    pub fn create(dir: &Path, content: Content) -> Result<Self, SinkError> {
+        Ok(Self {
+            partial: Partial::dir(dir)?,
+            content,
+        })
+    }
+}
+
+impl Sink for PngSequenceSink {
+    fn write(&mut self, output: &Output) -> Result<(), SinkError> {
+        let path = self
+            .partial
+            .working()
+            .join(frame_file_name(output.frame.seq));
+        let (w, h) = (output.frame.width, output.frame.height);
+        match self.content {
+            Content::Composite => write_png(
+                &path,
+                w,
+                h,
+                output.composite.channels,
+                &output.composite.pixels,
+            ),
+            Content::Alpha => write_png(&path, w, h, 1, &output.alpha),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.partial.commit()
+    }
+
+    fn path(&self) -> &Path {
+        self.partial.target()
+    }
+}
+
+pub struct SinglePngSink {
+    partial: Partial,
+    written: bool,
+}
+
+impl SinglePngSink {
+    pub fn create(path: &Path) -> Result<Self, SinkError> {
+        Ok(Self {
+            partial: Partial::file(path)?,
+            written: false,
+        })
+    }
+}
+
+impl Sink for SinglePngSink {
+    fn write(&mut self, output: &Output) -> Result<(), SinkError> {
+        if self.written {
+            return Err(SinkError::SingleImageOverflow(
+                self.partial.target().to_path_buf(),
+            ));
+        }
+        let c = &output.composite;
+        write_png(
+            self.partial.working(),
+            c.width,
+            c.height,
+            c.channels,
+            &c.pixels,
+        )?;
+        self.written = true;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.partial.commit()
+    }
+
+    fn path(&self) -> &Path {
+        self.partial.target()
+    }
+}

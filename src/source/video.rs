@@ -1,0 +1,147 @@
+//! Video files, decoded to RGB by an `ffmpeg` subprocess.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+use super::{FrameSource, SourceError, SourceInfo};
+use crate::ffmpeg::{self, StderrCollector};
+use crate::frame::Frame;
+
+pub struct VideoSource {
+    info: SourceInfo,
+    path: PathBuf,
+    child: Child,
+    stdout: ChildStdout,
+    stderr: Option<StderrCollector>,
+    next_seq: u64,
+    finished: bool,
+}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        if !path.exists() {
+            return Err(SourceError::NotFound(path.to_path_buf()));
+        }
+        let probe = ffmpeg::probe(path)?;
+        let mut child = Command::new(ffmpeg::ffmpeg()?)
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ffmpeg::FfmpegError::Spawn {
+                program: "ffmpeg",
+                source,
+            })?;
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-decode-stderr"));
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let info = SourceInfo {
+            name,
+            width: probe.width,
+            height: probe.height,
+            fps: probe.fps,
+            frame_count: probe.frame_count,
+            live: false,
+        };
+        Ok(Self {
+            info,
+            path: path.to_path_buf(),
+            child,
+            stdout,
+            stderr,
+            next_seq: 0,
+            finished: false,
+        })
+    }
+
+    /// Called at the end of the stream: a decoder that failed, or complained, means the file is damaged.
+    fn check_clean_end(&mut self, partial_bytes: usize) -> Result<(), SourceError> {
+        self.finished = true;
+        let status = self.child.wait().map_err(|source| SourceError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let stderr = self
+            .stderr
+            .take()
+            .map(StderrCollector::finish)
+            .unwrap_or_default();
+        let truncated = |reason: String| SourceError::Truncated {
+            path: self.path.clone(),
+            decoded: self.next_seq,
+            reason,
+        };
+        if !status.success() {
+            return Err(truncated(format!("ffmpeg: {}", ffmpeg::last_line(&stderr))));
+        }
+        if partial_bytes > 0 {
+            return Err(truncated("the last frame is incomplete".into()));
+        }
+        if !stderr.trim().is_empty() {
+            return Err(truncated(format!("ffmpeg: {}", ffmpeg::last_line(&stderr))));
+        }
+        if self.next_seq == 0 {
+            return Err(truncated("it holds no decodable frame".into()));
+        }
+        Ok(())
+    }
+}
+
+impl FrameSource for VideoSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self, mut buf: Vec<u8>) -> Result<Option<Frame>, SourceError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let frame_bytes = self.info.width as usize * self.info.height as usize * 3;
+        buf.resize(frame_bytes, 0);
+        let mut filled = 0;
+        while filled < frame_bytes {
+            match self.stdout.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(SourceError::Io {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        if filled < frame_bytes {
+            self.check_clean_end(filled)?;
+            return Ok(None);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Ok(Some(Frame {
+            seq,
+            captured_at: Instant::now(),
+            pts_ms: seq as f64 * 1000.0 / self.info.fps,
+            width: self.info.width,
+            height: self.info.height,
+            rgb: buf,
+        }))
+    }
+}
+
+impl Drop for VideoSource {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
