@@ -15,42 +15,24 @@ pub enum FfmpegError {
     #[error(
         "`{program}` was not found or does not run ({reason}); install ffmpeg (Debian: `apt-get install ffmpeg`) or set {env} to its path"
     )]
-    Missing {
-        program: &'static str,
-        env: &'static str,
-        reason: String,
-    },
+    Missing { program: &'static str, env: &'static str, reason: String },
     #[error("{} is not a readable video ({reason}); the file is corrupt, truncated or not a video: re-export or re-download it", display(.path))]
     Unreadable { path: PathBuf, reason: String },
     #[error("could not start `{program}`: {source}")]
-    Spawn {
-        program: &'static str,
-        source: std::io::Error,
-    },
+    Spawn { program: &'static str, source: std::io::Error },
 }
 
 /// Path of a tool, from its environment variable or PATH, checked to run.
 fn tool(program: &'static str, env: &'static str) -> Result<PathBuf, FfmpegError> {
-    let path = std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(program));
-    match Command::new(&path)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
+    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(program));
+    match Command::new(&path).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
         Ok(status) if status.success() => Ok(path),
         Ok(status) => Err(FfmpegError::Missing {
             program,
             env,
             reason: format!("`{} -version` exited with {status}", path.display()),
         }),
-        Err(err) => Err(FfmpegError::Missing {
-            program,
-            env,
-            reason: format!("{}: {err}", path.display()),
-        }),
+        Err(err) => Err(FfmpegError::Missing { program, env, reason: format!("{}: {err}", path.display()) }),
     }
 }
 
@@ -82,23 +64,15 @@ pub fn probe(path: &Path) -> Result<VideoInfo, FfmpegError> {
         .arg(path)
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| FfmpegError::Spawn {
-            program: "ffprobe",
-            source,
-        })?;
-    let unreadable = |reason: String| FfmpegError::Unreadable {
-        path: path.to_path_buf(),
-        reason,
-    };
+        .map_err(|source| FfmpegError::Spawn { program: "ffprobe", source })?;
+    let unreadable = |reason: String| FfmpegError::Unreadable { path: path.to_path_buf(), reason };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(unreadable(format!("ffprobe: {}", last_line(&stderr))));
     }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|err| unreadable(format!("ffprobe printed no JSON: {err}")))?;
-    let stream = json["streams"]
-        .get(0)
-        .ok_or_else(|| unreadable("it has no video stream".into()))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|err| unreadable(format!("ffprobe printed no JSON: {err}")))?;
+    let stream = json["streams"].get(0).ok_or_else(|| unreadable("it has no video stream".into()))?;
     let dim = |key: &str| stream[key].as_u64().filter(|v| *v > 0).map(|v| v as u32);
     let (Some(mut width), Some(mut height)) = (dim("width"), dim("height")) else {
         return Err(unreadable("its video stream has no frame size".into()));
@@ -110,24 +84,13 @@ pub fn probe(path: &Path) -> Result<VideoInfo, FfmpegError> {
     if rotation.rem_euclid(180) == 90 {
         std::mem::swap(&mut width, &mut height);
     }
-    let fps = [
-        stream["avg_frame_rate"].as_str(),
-        stream["r_frame_rate"].as_str(),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(parse_rate)
-    .unwrap_or(25.0);
-    let frame_count = stream["nb_frames"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .filter(|n| *n > 0);
-    Ok(VideoInfo {
-        width,
-        height,
-        fps,
-        frame_count,
-    })
+    let fps = [stream["avg_frame_rate"].as_str(), stream["r_frame_rate"].as_str()]
+        .into_iter()
+        .flatten()
+        .find_map(parse_rate)
+        .unwrap_or(25.0);
+    let frame_count = stream["nb_frames"].as_str().and_then(|s| s.parse().ok()).filter(|n| *n > 0);
+    Ok(VideoInfo { width, height, fps, frame_count })
 }
 
 fn parse_rate(text: &str) -> Option<f64> {
@@ -138,12 +101,7 @@ fn parse_rate(text: &str) -> Option<f64> {
 
 /// The last non-empty line of a tool's error output, for one-line messages.
 pub fn last_line(text: &str) -> String {
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no message")
-        .trim()
-        .to_string()
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string()
 }
 
 /// Collects a child's stderr on a named thread so that a chatty ffmpeg never blocks on a full pipe.
@@ -167,9 +125,6 @@ impl StderrCollector {
     }
 
     pub fn finish(mut self) -> String {
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
+        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
     }
 }

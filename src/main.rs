@@ -109,10 +109,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         model: args.model,
         model_file: args.model_file,
         matter: MatterOptions {
-            session: SessionOptions {
-                threads: args.threads,
-                provider: args.provider,
-            },
+            session: SessionOptions { threads: args.threads, provider: args.provider },
             ref_size: args.ref_size,
             downsample_ratio: args.downsample_ratio,
         },
@@ -125,8 +122,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let pipeline = process::start(&options)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
 
     let source = pipeline.source().clone();
     let total = match (source.frame_count, args.max_frames) {
@@ -155,20 +151,14 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let summary = pipeline.wait()?;
     if interrupted.load(Ordering::SeqCst) {
-        eprintln!(
-            "interrupted: nothing was written to {}",
-            display(&args.output)
-        );
+        eprintln!("interrupted: nothing was written to {}", display(&args.output));
         return Ok(ExitCode::from(130));
     }
     let s = &summary.stats;
     println!(
         "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame, composite {:.1} ms/frame, provider {}",
         display(&args.output),
-        args.alpha_dir
-            .as_ref()
-            .map(|d| format!(" and alpha PNGs in {}", display(d)))
-            .unwrap_or_default(),
+        args.alpha_dir.as_ref().map(|d| format!(" and alpha PNGs in {}", display(d))).unwrap_or_default(),
         s.frames_written,
         summary.source.name,
         summary.elapsed_s,
@@ -182,10 +172,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
 
 fn list_models() -> anyhow::Result<ExitCode> {
     let entries = models::load_manifest()?;
-    println!(
-        "{:<8} {:<10} {:<12} {:<30} source",
-        "model", "licence", "status", "file"
-    );
+    println!("{:<8} {:<10} {:<12} {:<30} source", "model", "licence", "status", "file");
     for entry in &entries {
         let status = match models::file_status(entry) {
             FileStatus::Verified => "verified".to_string(),
@@ -202,9 +189,7 @@ fn list_models() -> anyhow::Result<ExitCode> {
         Ok(path) => println!("ONNX Runtime: {}", display(&path)),
         Err(err) => println!("ONNX Runtime: {err}"),
     }
-    let all_ok = entries
-        .iter()
-        .all(|e| models::file_status(e) == FileStatus::Verified);
+    let all_ok = entries.iter().all(|e| models::file_status(e) == FileStatus::Verified);
     if !all_ok {
         println!("run `make setup` to fetch and verify the missing or wrong files");
     }
@@ -217,20 +202,11 @@ fn list_sources() -> anyhow::Result<ExitCode> {
         println!("cameras: none found");
     }
     for cam in cameras {
-        let modes: Vec<String> = cam
-            .modes
-            .iter()
-            .take(8)
-            .map(|(w, h, fps)| format!("{w}x{h}@{fps}"))
-            .collect();
+        let modes: Vec<String> = cam.modes.iter().take(8).map(|(w, h, fps)| format!("{w}x{h}@{fps}")).collect();
         println!("camera:{}  {}  {}", cam.index, cam.name, modes.join(" "));
     }
     let clip = mattecam::paths::demo_clip();
-    let state = if clip.is_file() {
-        "present"
-    } else {
-        "missing: run `make setup`"
-    };
+    let state = if clip.is_file() { "present" } else { "missing: run `make setup`" };
     println!("demo      {} ({state})", display(&clip));
     println!("synthetic moving shapes, any size: synthetic:WxH@FPS");
     Ok(ExitCode::SUCCESS)

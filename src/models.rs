@@ -52,10 +52,7 @@ pub fn manifest_path() -> PathBuf {
 
 pub fn load_manifest() -> Result<Vec<ModelEntry>, ManifestError> {
     let path = manifest_path();
-    let unreadable = |reason: String| ManifestError::Unreadable {
-        path: path.clone(),
-        reason,
-    };
+    let unreadable = |reason: String| ManifestError::Unreadable { path: path.clone(), reason };
     let text = std::fs::read_to_string(&path).map_err(|err| unreadable(err.to_string()))?;
     let manifest: Manifest = toml::from_str(&text).map_err(|err| unreadable(err.to_string()))?;
     Ok(manifest.model)
@@ -63,10 +60,7 @@ pub fn load_manifest() -> Result<Vec<ModelEntry>, ManifestError> {
 
 /// The file the app loads for `kind` unless the user names another.
 pub fn default_model_file(kind: ModelKind) -> Result<PathBuf, ManifestError> {
-    let entry = load_manifest()?
-        .into_iter()
-        .find(|m| m.kind == kind)
-        .ok_or(ManifestError::NoEntry(kind.name()))?;
+    let entry = load_manifest()?.into_iter().find(|m| m.kind == kind).ok_or(ManifestError::NoEntry(kind.name()))?;
     Ok(crate::paths::models_dir().join(entry.file))
 }
 
@@ -81,11 +75,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&block[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 pub fn file_status(entry: &ModelEntry) -> FileStatus {

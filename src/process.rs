@@ -67,10 +67,11 @@ pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
     let mut sinks = Vec::new();
     for path in std::iter::once(&options.output).chain(options.alpha_dir.as_ref()) {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|err| SinkError::NotWritable {
-                path: path.clone(),
-                reason: err.to_string(),
-            })?;
+            let not_writable = |reason: String| SinkError::NotWritable { path: path.clone(), reason };
+            if parent.exists() && !parent.is_dir() {
+                return Err(not_writable(format!("{} is not a folder", parent.display())).into());
+            }
+            std::fs::create_dir_all(parent).map_err(|err| not_writable(err.to_string()))?;
         }
     }
     sinks.push(sink::open_composite_sink(
@@ -81,10 +82,7 @@ pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
         options.background.has_alpha(),
     )?);
     if let Some(dir) = &options.alpha_dir {
-        sinks.push(Box::new(png::PngSequenceSink::create(
-            dir,
-            png::Content::Alpha,
-        )?));
+        sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
     }
     let config = PipelineConfig {
         matter,

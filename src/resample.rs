@@ -5,17 +5,7 @@
 //! and what the MODNet authors use; `Bilinear` is the usual triangle filter, widened when shrinking.
 
 /// How output pixels are made from input pixels.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ResampleKind {
     /// Exact area averaging (OpenCV `INTER_AREA`).
@@ -37,10 +27,7 @@ struct Taps {
 
 impl Taps {
     fn new(kind: ResampleKind, src_len: usize, dst_len: usize) -> Self {
-        let mut taps = Taps {
-            offsets: vec![0],
-            ..Default::default()
-        };
+        let mut taps = Taps { offsets: vec![0], ..Default::default() };
         let scale = src_len as f64 / dst_len as f64;
         for i in 0..dst_len {
             let (first, weights) = match kind {
@@ -61,10 +48,7 @@ impl Taps {
 }
 
 fn area_weights(i: usize, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
-    let (lo, hi) = (
-        i as f64 * scale,
-        ((i + 1) as f64 * scale).min(src_len as f64),
-    );
+    let (lo, hi) = (i as f64 * scale, ((i + 1) as f64 * scale).min(src_len as f64));
     let first = (lo.floor() as usize).min(src_len - 1);
     let mut weights = Vec::new();
     let mut j = first;
@@ -81,9 +65,7 @@ fn triangle_weights(i: usize, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
     let center = (i as f64 + 0.5) * scale - 0.5;
     let lo = (center - support).floor().max(0.0) as usize;
     let hi = ((center + support).ceil() as usize).min(src_len - 1);
-    let raw: Vec<f64> = (lo..=hi)
-        .map(|j| (1.0 - (j as f64 - center).abs() / support).max(0.0))
-        .collect();
+    let raw: Vec<f64> = (lo..=hi).map(|j| (1.0 - (j as f64 - center).abs() / support).max(0.0)).collect();
     let total: f64 = raw.iter().sum();
     let weights = if total > 0.0 {
         raw.iter().map(|w| (w / total) as f32).collect()
@@ -121,12 +103,7 @@ pub struct Resampler {
 
 impl Resampler {
     pub fn new(kind: ResampleKind, src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> Self {
-        let (sw, sh, dw, dh) = (
-            src_w as usize,
-            src_h as usize,
-            dst_w as usize,
-            dst_h as usize,
-        );
+        let (sw, sh, dw, dh) = (src_w as usize, src_h as usize, dst_w as usize, dst_h as usize);
         assert!(sw > 0 && sh > 0 && dw > 0 && dh > 0, "empty image");
         Self {
             kind,
@@ -196,15 +173,7 @@ impl Resampler {
     }
 }
 
-fn vertical_pass(
-    taps: &Taps,
-    src: &[f32],
-    width: usize,
-    dst: &mut [f32],
-    dst_h: usize,
-    scale: f32,
-    offset: f32,
-) {
+fn vertical_pass(taps: &Taps, src: &[f32], width: usize, dst: &mut [f32], dst_h: usize, scale: f32, offset: f32) {
     for dy in 0..dst_h {
         let (first, weights) = taps.of(dy);
         let out = &mut dst[dy * width..(dy + 1) * width];
@@ -234,10 +203,7 @@ mod tests {
             for i in 0..dst {
                 let (first, weights) = taps.of(i);
                 let sum: f32 = weights.iter().sum();
-                assert!(
-                    (sum - 1.0).abs() < 1e-5,
-                    "{src}->{dst} index {i} sums to {sum}"
-                );
+                assert!((sum - 1.0).abs() < 1e-5, "{src}->{dst} index {i} sums to {sum}");
                 assert!(first + weights.len() <= src);
             }
         }

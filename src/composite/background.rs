@@ -22,9 +22,7 @@ pub enum Background {
 
 impl Default for Background {
     fn default() -> Self {
-        Self::Blur {
-            radius_px: DEFAULT_BLUR_RADIUS_PX,
-        }
+        Self::Blur { radius_px: DEFAULT_BLUR_RADIUS_PX }
     }
 }
 
@@ -39,14 +37,10 @@ impl std::str::FromStr for Background {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || CompositeError::BadSpec(text.to_string());
-        let (kind, arg) = text
-            .split_once(':')
-            .map_or((text, None), |(k, a)| (k, Some(a)));
+        let (kind, arg) = text.split_once(':').map_or((text, None), |(k, a)| (k, Some(a)));
         match (kind, arg) {
             ("blur", None) => Ok(Self::default()),
-            ("blur", Some(radius)) => Ok(Self::Blur {
-                radius_px: radius.parse().map_err(|_| bad())?,
-            }),
+            ("blur", Some(radius)) => Ok(Self::Blur { radius_px: radius.parse().map_err(|_| bad())? }),
             ("color" | "colour", Some(hex)) => {
                 let hex = hex.strip_prefix('#').unwrap_or(hex);
                 if hex.len() != 6 || !hex.is_ascii() {
@@ -68,38 +62,13 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(
-            "blur".parse::<Background>().unwrap(),
-            Background::Blur { radius_px: 24 }
-        );
-        assert_eq!(
-            "blur:8".parse::<Background>().unwrap(),
-            Background::Blur { radius_px: 8 }
-        );
-        assert_eq!(
-            "color:#00ff80".parse::<Background>().unwrap(),
-            Background::Color([0, 255, 128])
-        );
-        assert_eq!(
-            "image:a.png".parse::<Background>().unwrap(),
-            Background::Image("a.png".into())
-        );
-        assert_eq!(
-            "transparent".parse::<Background>().unwrap(),
-            Background::Transparent
-        );
-        for bad in [
-            "color:#12345",
-            "color:zzzzzz",
-            "blur:x",
-            "image:",
-            "green",
-            "transparent:1",
-        ] {
-            assert!(
-                bad.parse::<Background>().is_err(),
-                "{bad} should be refused"
-            );
+        assert_eq!("blur".parse::<Background>().unwrap(), Background::Blur { radius_px: 24 });
+        assert_eq!("blur:8".parse::<Background>().unwrap(), Background::Blur { radius_px: 8 });
+        assert_eq!("color:#00ff80".parse::<Background>().unwrap(), Background::Color([0, 255, 128]));
+        assert_eq!("image:a.png".parse::<Background>().unwrap(), Background::Image("a.png".into()));
+        assert_eq!("transparent".parse::<Background>().unwrap(), Background::Transparent);
+        for bad in ["color:#12345", "color:zzzzzz", "blur:x", "image:", "green", "transparent:1"] {
+            assert!(bad.parse::<Background>().is_err(), "{bad} should be refused");
         }
     }
 }

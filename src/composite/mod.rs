@@ -11,12 +11,7 @@ pub use upsample::AlphaUpsampler;
 #[derive(Debug, thiserror::Error)]
 pub enum CompositeError {
     #[error("background image {}: {reason}", crate::paths::display(.path))]
-    BackgroundImage {
-        path: std::path::PathBuf,
-        reason: String,
-    },
-    #[error(
-        "invalid background `{0}`; use `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH` or `transparent`"
-    )]
+    BackgroundImage { path: std::path::PathBuf, reason: String },
+    #[error("invalid background `{0}`; use `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH` or `transparent`")]
     BadSpec(String),
 }

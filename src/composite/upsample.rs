@@ -12,11 +12,7 @@ pub struct AlphaUpsampler {
 
 impl AlphaUpsampler {
     pub fn new(kind: ResampleKind) -> Self {
-        Self {
-            kind,
-            resampler: None,
-            scratch: Vec::new(),
-        }
+        Self { kind, resampler: None, scratch: Vec::new() }
     }
 
     /// Alpha in [0, 1] at `width x height` into `out`.
@@ -26,23 +22,11 @@ impl AlphaUpsampler {
             out.copy_from_slice(&matte.alpha);
             return;
         }
-        let fits = self
-            .resampler
-            .as_ref()
-            .is_some_and(|r| r.fits(self.kind, matte.width, matte.height, width, height));
+        let fits = self.resampler.as_ref().is_some_and(|r| r.fits(self.kind, matte.width, matte.height, width, height));
         if !fits {
-            self.resampler = Some(Resampler::new(
-                self.kind,
-                matte.width,
-                matte.height,
-                width,
-                height,
-            ));
+            self.resampler = Some(Resampler::new(self.kind, matte.width, matte.height, width, height));
         }
-        self.resampler
-            .as_mut()
-            .expect("set above")
-            .gray_f32(&matte.alpha, out);
+        self.resampler.as_mut().expect("set above").gray_f32(&matte.alpha, out);
     }
 
     /// Alpha as 8-bit (0..=255, rounded) at `width x height` into `out`.
@@ -50,11 +34,7 @@ impl AlphaUpsampler {
         let mut scratch = std::mem::take(&mut self.scratch);
         self.upsample_f32(matte, width, height, &mut scratch);
         out.clear();
-        out.extend(
-            scratch
-                .iter()
-                .map(|a| (a.clamp(0.0, 1.0) * 255.0).round() as u8),
-        );
+        out.extend(scratch.iter().map(|a| (a.clamp(0.0, 1.0) * 255.0).round() as u8));
         self.scratch = scratch;
     }
 }

@@ -3,17 +3,7 @@
 
 use crate::frame::Matte;
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TemporalMode {
     /// Each frame's alpha as the model gave it.
@@ -33,10 +23,7 @@ pub const EMA_WEIGHT: f32 = 0.5;
 /// One-frame-delay filter of alpha(t) given alpha(t-1) and alpha(t+1), into `out`.
 /// Returns how many pixels were replaced.
 pub fn ofd(prev: &[f32], cur: &[f32], next: &[f32], tolerance: f32, out: &mut [f32]) -> usize {
-    assert!(
-        prev.len() == cur.len() && next.len() == cur.len() && out.len() == cur.len(),
-        "alpha sizes differ"
-    );
+    assert!(prev.len() == cur.len() && next.len() == cur.len() && out.len() == cur.len(), "alpha sizes differ");
     let mut replaced = 0;
     for (((o, &p), &c), &n) in out.iter_mut().zip(prev).zip(cur).zip(next) {
         if (p - n).abs() <= tolerance && (c - p).abs() > tolerance && (c - n).abs() > tolerance {
@@ -51,10 +38,7 @@ pub fn ofd(prev: &[f32], cur: &[f32], next: &[f32], tolerance: f32, out: &mut [f
 
 /// `out = weight * cur + (1 - weight) * prev`.
 pub fn ema(prev: &[f32], cur: &[f32], weight: f32, out: &mut [f32]) {
-    assert!(
-        prev.len() == cur.len() && out.len() == cur.len(),
-        "alpha sizes differ"
-    );
+    assert!(prev.len() == cur.len() && out.len() == cur.len(), "alpha sizes differ");
     for ((o, &p), &c) in out.iter_mut().zip(prev).zip(cur) {
         *o = weight * c + (1.0 - weight) * p;
     }
@@ -75,13 +59,7 @@ pub struct TemporalFilter<P> {
 
 impl<P> TemporalFilter<P> {
     pub fn new(mode: TemporalMode) -> Self {
-        Self {
-            mode,
-            pending: None,
-            previous: Vec::new(),
-            scratch: Vec::new(),
-            replaced_pixels: 0,
-        }
+        Self { mode, pending: None, previous: Vec::new(), scratch: Vec::new(), replaced_pixels: 0 }
     }
 
     pub fn mode(&self) -> TemporalMode {
@@ -116,13 +94,7 @@ impl<P> TemporalFilter<P> {
                 // The raw alpha of `ready` becomes the previous frame of the next call.
                 self.scratch.clone_from(&ready.alpha);
                 if self.previous.len() == ready.alpha.len() && next.len() == ready.alpha.len() {
-                    let replaced = ofd(
-                        &self.previous,
-                        &self.scratch,
-                        next,
-                        OFD_TOLERANCE,
-                        &mut ready.alpha,
-                    );
+                    let replaced = ofd(&self.previous, &self.scratch, next, OFD_TOLERANCE, &mut ready.alpha);
                     self.replaced_pixels += replaced as u64;
                 }
                 std::mem::swap(&mut self.previous, &mut self.scratch);

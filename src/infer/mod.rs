@@ -25,33 +25,13 @@ pub enum InferError {
     #[error("{} is not a loadable ONNX model ({reason}); run `make setup` to fetch a verified copy, or pass a valid model file", display(.path))]
     ModelInvalid { path: PathBuf, reason: String },
     #[error("{} is not a {kind} model: it takes {found} but {kind} takes {expected}; choose the matching --model", display(.path))]
-    WrongModel {
-        path: PathBuf,
-        kind: &'static str,
-        expected: &'static str,
-        found: String,
-    },
+    WrongModel { path: PathBuf, kind: &'static str, expected: &'static str, found: String },
     #[error("{model} failed on a {width}x{height} frame: {reason}")]
-    Run {
-        model: &'static str,
-        width: u32,
-        height: u32,
-        reason: String,
-    },
+    Run { model: &'static str, width: u32, height: u32, reason: String },
 }
 
 /// Which execution provider the user asks for.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderRequest {
     /// CUDA when compiled in and usable, else the CPU.
@@ -74,10 +54,7 @@ impl ProviderInUse {
     }
 
     pub fn cuda() -> Self {
-        Self {
-            name: "CUDA",
-            note: None,
-        }
+        Self { name: "CUDA", note: None }
     }
 }
 
@@ -91,17 +68,7 @@ impl std::fmt::Display for ProviderInUse {
 }
 
 /// The matting models the app knows how to drive.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// MODNet: one frame in, alpha out.
@@ -141,11 +108,7 @@ pub trait Matter: Send {
 }
 
 /// Opens `kind` from `model_file`, refusing a file whose inputs do not match the kind.
-pub fn open_matter(
-    kind: ModelKind,
-    model_file: &Path,
-    options: &MatterOptions,
-) -> Result<Box<dyn Matter>, InferError> {
+pub fn open_matter(kind: ModelKind, model_file: &Path, options: &MatterOptions) -> Result<Box<dyn Matter>, InferError> {
     Ok(match kind {
         ModelKind::Modnet => Box::new(modnet::Modnet::open(model_file, options)?),
         ModelKind::Rvm => Box::new(rvm::Rvm::open(model_file, options)?),
@@ -162,9 +125,5 @@ fn describe_inputs(session: &ort::session::Session) -> String {
             None => format!("`{}`", input.name()),
         })
         .collect();
-    if names.is_empty() {
-        "no inputs".to_string()
-    } else {
-        format!("inputs {}", names.join(", "))
-    }
+    if names.is_empty() { "no inputs".to_string() } else { format!("inputs {}", names.join(", ")) }
 }

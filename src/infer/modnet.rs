@@ -8,9 +8,7 @@ use std::time::Instant;
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
-use super::{
-    InferError, Matter, MatterOptions, ModelKind, ProviderInUse, describe_inputs, session,
-};
+use super::{InferError, Matter, MatterOptions, ModelKind, ProviderInUse, describe_inputs, session};
 use crate::frame::{Frame, Matte};
 use crate::resample::{ResampleKind, Resampler};
 
@@ -20,11 +18,7 @@ pub const DEFAULT_REF_SIZE: u32 = 512;
 pub fn input_size(width: u32, height: u32, ref_size: u32) -> (u32, u32) {
     let (w, h, r) = (width as f64, height as f64, ref_size as f64);
     let (mut rw, mut rh) = if width.max(height) < ref_size || width.min(height) > ref_size {
-        if width >= height {
-            ((w / h * r) as u32, ref_size)
-        } else {
-            (ref_size, (h / w * r) as u32)
-        }
+        if width >= height { ((w / h * r) as u32, ref_size) } else { (ref_size, (h / w * r) as u32) }
     } else {
         (width, height)
     };
@@ -44,12 +38,7 @@ struct SizedBuffers {
 }
 
 fn run_error(width: u32, height: u32) -> impl Fn(ort::Error) -> InferError {
-    move |err| InferError::Run {
-        model: "MODNet",
-        width,
-        height,
-        reason: err.to_string(),
-    }
+    move |err| InferError::Run { model: "MODNet", width, height, reason: err.to_string() }
 }
 
 pub struct Modnet {
@@ -72,25 +61,15 @@ impl Modnet {
             found,
         };
         let inputs = session.inputs();
-        let image_input = inputs.len() == 1
-            && inputs[0]
-                .dtype()
-                .tensor_shape()
-                .is_some_and(|s| s.len() == 4);
-        let alpha_output = session
-            .outputs()
-            .first()
-            .and_then(|o| o.dtype().tensor_shape())
-            .is_some_and(|s| s.len() == 4);
+        let image_input = inputs.len() == 1 && inputs[0].dtype().tensor_shape().is_some_and(|s| s.len() == 4);
+        let alpha_output =
+            session.outputs().first().and_then(|o| o.dtype().tensor_shape()).is_some_and(|s| s.len() == 4);
         if !image_input || !alpha_output {
             return Err(wrong(describe_inputs(&session)));
         }
         let input_name = inputs[0].name().to_string();
         let output_name = session.outputs()[0].name().to_string();
-        tracing::info!(
-            "MODNet loaded from {} on {provider}",
-            crate::paths::display(path)
-        );
+        tracing::info!("MODNet loaded from {} on {provider}", crate::paths::display(path));
         Ok(Self {
             session,
             provider,
@@ -103,24 +82,16 @@ impl Modnet {
     }
 
     fn prepare(&mut self, width: u32, height: u32) -> Result<(), InferError> {
-        if self
-            .buffers
-            .as_ref()
-            .is_some_and(|b| b.frame_size == (width, height))
-        {
+        if self.buffers.as_ref().is_some_and(|b| b.frame_size == (width, height)) {
             return Ok(());
         }
         let err = run_error(width, height);
         let (in_w, in_h) = input_size(width, height, self.ref_size);
         let allocator = self.session.allocator();
-        let input = Tensor::<f32>::new(allocator, [1usize, 3, in_h as usize, in_w as usize])
-            .map_err(&err)?;
-        let mut output = Tensor::<f32>::new(allocator, [1usize, 1, in_h as usize, in_w as usize])
-            .map_err(&err)?;
+        let input = Tensor::<f32>::new(allocator, [1usize, 3, in_h as usize, in_w as usize]).map_err(&err)?;
+        let mut output = Tensor::<f32>::new(allocator, [1usize, 1, in_h as usize, in_w as usize]).map_err(&err)?;
         let mut binding = self.session.create_binding().map_err(&err)?;
-        binding
-            .bind_output(&self.output_name, &mut output)
-            .map_err(&err)?;
+        binding.bind_output(&self.output_name, &mut output).map_err(&err)?;
         self.buffers = Some(SizedBuffers {
             frame_size: (width, height),
             input_size: (in_w, in_h),
@@ -145,15 +116,10 @@ impl Matter for Modnet {
         let buffers = self.buffers.as_mut().expect("prepared above");
         {
             let (_, input) = buffers.input.try_extract_tensor_mut().map_err(&err)?;
-            buffers
-                .resampler
-                .rgb8_to_planar(&frame.rgb, input, 1.0 / 127.5, -1.0);
+            buffers.resampler.rgb8_to_planar(&frame.rgb, input, 1.0 / 127.5, -1.0);
         }
         // Bound again every frame: with CUDA, binding is when the input is copied to the device.
-        buffers
-            .binding
-            .bind_input(&self.input_name, &buffers.input)
-            .map_err(&err)?;
+        buffers.binding.bind_input(&self.input_name, &buffers.input).map_err(&err)?;
         drop(self.session.run_binding(&buffers.binding).map_err(&err)?);
         let (_, alpha) = buffers.output.try_extract_tensor().map_err(&err)?;
         let (in_w, in_h) = buffers.input_size;
@@ -161,8 +127,7 @@ impl Matter for Modnet {
         out.width = in_w;
         out.height = in_h;
         out.alpha.clear();
-        out.alpha
-            .extend(alpha.iter().map(|a: &f32| a.clamp(0.0, 1.0)));
+        out.alpha.extend(alpha.iter().map(|a: &f32| a.clamp(0.0, 1.0)));
         out.foreground = None;
         out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(())

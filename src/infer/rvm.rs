@@ -8,9 +8,7 @@ use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
-use super::{
-    InferError, Matter, MatterOptions, ModelKind, ProviderInUse, describe_inputs, session,
-};
+use super::{InferError, Matter, MatterOptions, ModelKind, ProviderInUse, describe_inputs, session};
 use crate::frame::{Frame, Matte};
 
 const STATE_INPUTS: [&str; 4] = ["r1i", "r2i", "r3i", "r4i"];
@@ -49,12 +47,7 @@ pub struct Rvm {
 }
 
 fn run_error(width: u32, height: u32) -> impl Fn(ort::Error) -> InferError {
-    move |err| InferError::Run {
-        model: "RVM",
-        width,
-        height,
-        reason: err.to_string(),
-    }
+    move |err| InferError::Run { model: "RVM", width, height, reason: err.to_string() }
 }
 
 impl Rvm {
@@ -63,9 +56,7 @@ impl Rvm {
         let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         let expected = ["src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"];
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        if !expected.iter().all(|n| names.contains(n))
-            || !["fgr", "pha"].iter().all(|n| outputs.contains(n))
-        {
+        if !expected.iter().all(|n| names.contains(n)) || !["fgr", "pha"].iter().all(|n| outputs.contains(n)) {
             return Err(InferError::WrongModel {
                 path: path.to_path_buf(),
                 kind: "RVM",
@@ -73,35 +64,15 @@ impl Rvm {
                 found: describe_inputs(&session),
             });
         }
-        let mut zero_state =
-            Tensor::<f32>::new(session.allocator(), [1usize, 1, 1, 1]).map_err(run_error(0, 0))?;
-        zero_state
-            .try_extract_tensor_mut()
-            .map_err(run_error(0, 0))?
-            .1
-            .fill(0.0);
-        tracing::info!(
-            "RVM loaded from {} on {provider}",
-            crate::paths::display(path)
-        );
-        Ok(Self {
-            session,
-            provider,
-            downsample_ratio: options.downsample_ratio,
-            zero_state,
-            buffers: None,
-        })
+        let mut zero_state = Tensor::<f32>::new(session.allocator(), [1usize, 1, 1, 1]).map_err(run_error(0, 0))?;
+        zero_state.try_extract_tensor_mut::<f32>().map_err(run_error(0, 0))?.1.fill(0.0);
+        tracing::info!("RVM loaded from {} on {provider}", crate::paths::display(path));
+        Ok(Self { session, provider, downsample_ratio: options.downsample_ratio, zero_state, buffers: None })
     }
 
     fn prepare(&mut self, width: u32, height: u32) -> Result<(), InferError> {
-        let ratio = self
-            .downsample_ratio
-            .unwrap_or_else(|| auto_downsample_ratio(width, height));
-        if self
-            .buffers
-            .as_ref()
-            .is_some_and(|b| b.frame_size == (width, height) && b.ratio == ratio)
-        {
+        let ratio = self.downsample_ratio.unwrap_or_else(|| auto_downsample_ratio(width, height));
+        if self.buffers.as_ref().is_some_and(|b| b.frame_size == (width, height) && b.ratio == ratio) {
             return Ok(());
         }
         let err = run_error(width, height);
@@ -115,9 +86,7 @@ impl Rvm {
         let mut binding = self.session.create_binding().map_err(&err)?;
         binding.bind_output("fgr", &mut fgr).map_err(&err)?;
         binding.bind_output("pha", &mut pha).map_err(&err)?;
-        binding
-            .bind_input("downsample_ratio", &ratio_tensor)
-            .map_err(&err)?;
+        binding.bind_input("downsample_ratio", &ratio_tensor).map_err(&err)?;
         self.buffers = Some(SizedBuffers {
             frame_size: (width, height),
             ratio,
@@ -136,50 +105,27 @@ impl Rvm {
     fn run(&mut self, width: u32, height: u32) -> Result<(), InferError> {
         let err = run_error(width, height);
         let buffers = self.buffers.as_mut().expect("prepared");
-        buffers
-            .binding
-            .bind_input("src", &buffers.src)
-            .map_err(&err)?;
-        buffers
-            .binding
-            .bind_input("downsample_ratio", &buffers.ratio_tensor)
-            .map_err(&err)?;
+        buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
+        buffers.binding.bind_input("downsample_ratio", &buffers.ratio_tensor).map_err(&err)?;
         match buffers.recurrent.as_mut() {
             Some(state) => {
                 for (k, tensor) in state.read.iter().enumerate() {
-                    buffers
-                        .binding
-                        .bind_input(STATE_INPUTS[k], tensor)
-                        .map_err(&err)?;
+                    buffers.binding.bind_input(STATE_INPUTS[k], tensor).map_err(&err)?;
                 }
                 for (k, tensor) in state.write.iter_mut().enumerate() {
-                    buffers
-                        .binding
-                        .bind_output(STATE_OUTPUTS[k], tensor)
-                        .map_err(&err)?;
+                    buffers.binding.bind_output(STATE_OUTPUTS[k], tensor).map_err(&err)?;
                 }
                 drop(self.session.run_binding(&buffers.binding).map_err(&err)?);
                 std::mem::swap(&mut state.read, &mut state.write);
             }
             None => {
-                let memory = MemoryInfo::new(
-                    AllocationDevice::CPU,
-                    0,
-                    AllocatorType::Device,
-                    MemoryType::Default,
-                )
-                .map_err(&err)?;
+                let memory = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)
+                    .map_err(&err)?;
                 for name in STATE_INPUTS {
-                    buffers
-                        .binding
-                        .bind_input(name, &self.zero_state)
-                        .map_err(&err)?;
+                    buffers.binding.bind_input(name, &self.zero_state).map_err(&err)?;
                 }
                 for name in STATE_OUTPUTS {
-                    buffers
-                        .binding
-                        .bind_output_to_device(name, &memory)
-                        .map_err(&err)?;
+                    buffers.binding.bind_output_to_device(name, &memory).map_err(&err)?;
                 }
                 let outputs = self.session.run_binding(&buffers.binding).map_err(&err)?;
                 let mut states = Vec::with_capacity(4);
@@ -194,11 +140,7 @@ impl Rvm {
                 let mut write = Vec::with_capacity(4);
                 for (dims, data) in states {
                     let mut first = Tensor::<f32>::new(allocator, dims.clone()).map_err(&err)?;
-                    first
-                        .try_extract_tensor_mut()
-                        .map_err(&err)?
-                        .1
-                        .copy_from_slice(&data);
+                    first.try_extract_tensor_mut().map_err(&err)?.1.copy_from_slice(&data);
                     read.push(first);
                     write.push(Tensor::<f32>::new(allocator, dims).map_err(&err)?);
                 }
@@ -228,8 +170,7 @@ impl Matter for Rvm {
         out.width = width;
         out.height = height;
         out.alpha.clear();
-        out.alpha
-            .extend(pha.iter().map(|a: &f32| a.clamp(0.0, 1.0)));
+        out.alpha.extend(pha.iter().map(|a: &f32| a.clamp(0.0, 1.0)));
         let foreground = out.foreground.get_or_insert_with(Vec::new);
         foreground.resize(frame.pixel_count() * 3, 0);
         rgb8_from_planar_unit(fgr, foreground);

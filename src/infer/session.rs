@@ -36,10 +36,7 @@ struct Runtime {
 static RUNTIME: OnceLock<Result<Runtime, InferError>> = OnceLock::new();
 
 fn runtime() -> Result<&'static Runtime, InferError> {
-    RUNTIME
-        .get_or_init(load_runtime)
-        .as_ref()
-        .map_err(Clone::clone)
+    RUNTIME.get_or_init(load_runtime).as_ref().map_err(Clone::clone)
 }
 
 fn load_runtime() -> Result<Runtime, InferError> {
@@ -47,20 +44,11 @@ fn load_runtime() -> Result<Runtime, InferError> {
     let Some(library) = candidates.iter().find(|p| p.is_file()).cloned() else {
         return Err(InferError::RuntimeMissing { tried: candidates });
     };
-    let load_error = |reason: String| InferError::RuntimeLoad {
-        path: library.clone(),
-        reason,
-    };
+    let load_error = |reason: String| InferError::RuntimeLoad { path: library.clone(), reason };
     let builder = ort::init_from(&library).map_err(|err| load_error(err.to_string()))?;
-    let environment = builder
-        .with_name("mattecam")
-        .build()
-        .map_err(|err| load_error(err.to_string()))?;
+    let environment = builder.with_name("mattecam").build().map_err(|err| load_error(err.to_string()))?;
     tracing::info!("ONNX Runtime loaded from {}", library.display());
-    Ok(Runtime {
-        library,
-        environment,
-    })
+    Ok(Runtime { library, environment })
 }
 
 /// The ONNX Runtime library in use, loading it if needed.
@@ -78,31 +66,19 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self {
-            threads: 0,
-            provider: ProviderRequest::Auto,
-        }
+        Self { threads: 0, provider: ProviderRequest::Auto }
     }
 }
 
 /// Loads `model` on the requested provider, falling back to the CPU with the reason when CUDA cannot be used.
-pub fn build_session(
-    model: &Path,
-    options: &SessionOptions,
-) -> Result<(Session, ProviderInUse), InferError> {
+pub fn build_session(model: &Path, options: &SessionOptions) -> Result<(Session, ProviderInUse), InferError> {
     if !model.is_file() {
         return Err(InferError::ModelMissing(model.to_path_buf()));
     }
     let runtime = runtime()?;
-    let invalid = |reason: String| InferError::ModelInvalid {
-        path: model.to_path_buf(),
-        reason,
-    };
-    let (mut builder, provider) =
-        configured_builder(&runtime.environment, options).map_err(invalid)?;
-    let session = builder
-        .commit_from_file(model)
-        .map_err(|err| invalid(err.to_string()))?;
+    let invalid = |reason: String| InferError::ModelInvalid { path: model.to_path_buf(), reason };
+    let (mut builder, provider) = configured_builder(&runtime.environment, options).map_err(invalid)?;
+    let session = builder.commit_from_file(model).map_err(|err| invalid(err.to_string()))?;
     Ok((session, provider))
 }
 
@@ -137,10 +113,7 @@ fn register_provider(
     }
     match ort::ep::CUDA::default().register(&mut builder) {
         Ok(()) => Ok((builder, ProviderInUse::cuda())),
-        Err(err) => Ok((
-            builder,
-            ProviderInUse::cpu(Some(format!("CUDA could not be used: {err}"))),
-        )),
+        Err(err) => Ok((builder, ProviderInUse::cpu(Some(format!("CUDA could not be used: {err}"))))),
     }
 }
 

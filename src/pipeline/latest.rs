@@ -19,10 +19,7 @@ struct SlotState<T> {
 impl<T> Default for LatestSlot<T> {
     fn default() -> Self {
         Self {
-            state: Mutex::new(SlotState {
-                value: None,
-                closed: false,
-            }),
+            state: Mutex::new(SlotState { value: None, closed: false }),
             ready: Condvar::new(),
             dropped: AtomicU64::new(0),
         }

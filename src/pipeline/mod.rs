@@ -59,11 +59,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn fps(&self) -> f64 {
-        if self.elapsed_s > 0.0 {
-            self.stats.frames_written as f64 / self.elapsed_s
-        } else {
-            0.0
-        }
+        if self.elapsed_s > 0.0 { self.stats.frames_written as f64 / self.elapsed_s } else { 0.0 }
     }
 }
 
@@ -114,10 +110,8 @@ pub struct Pipeline {
 /// Runs `body` on a named thread. The body reports its own error (`Shared::report`) before it returns, so
 /// that the stages downstream see the failure before they see their input channel close.
 fn spawn_stage(name: &str, body: impl FnOnce() + Send + 'static) -> (String, JoinHandle<()>) {
-    let handle = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(body)
-        .expect("failed to spawn a pipeline thread");
+    let handle =
+        std::thread::Builder::new().name(name.to_string()).spawn(body).expect("failed to spawn a pipeline thread");
     (name.to_string(), handle)
 }
 
@@ -135,13 +129,11 @@ impl Pipeline {
         let (matte_buffers_tx, matte_buffers_rx) = bounded::<Matte>(CHANNEL_FRAMES * 2);
         let (inferred_tx, inferred_rx) = bounded::<(Frame, Matte)>(CHANNEL_FRAMES);
         let (output_tx, output_rx) = bounded::<Output>(CHANNEL_FRAMES);
+        let (output_buffers_tx, output_buffers_rx) = bounded::<(Vec<u8>, Composite)>(CHANNEL_FRAMES * 2);
 
         let (link, frames_in): (FrameLink, FrameInput) = if info.live {
             let slot = Arc::new(LatestSlot::new());
-            (
-                FrameLink::Latest(Arc::clone(&slot)),
-                FrameInput::Latest(slot),
-            )
+            (FrameLink::Latest(Arc::clone(&slot)), FrameInput::Latest(slot))
         } else {
             let (tx, rx) = bounded(CHANNEL_FRAMES);
             (FrameLink::Channel(tx), FrameInput::Channel(rx))
@@ -172,6 +164,7 @@ impl Pipeline {
             filter: TemporalFilter::new(config.temporal),
             upsampler: AlphaUpsampler::new(config.upsample),
             compositor: config.compositor,
+            spent_outputs: output_buffers_rx,
         };
         threads.push(spawn_stage("composite", move || {
             let result = post.run(&inferred_rx, &output_tx, &matte_buffers_tx, &s);
@@ -180,18 +173,11 @@ impl Pipeline {
         let s = Arc::clone(&shared);
         let sinks = config.sinks;
         threads.push(spawn_stage("sink", move || {
-            let result = sink_stage(sinks, &output_rx, &frame_buffers_tx, &s);
+            let result = sink_stage(sinks, &output_rx, &frame_buffers_tx, &output_buffers_tx, &s);
             s.report(result);
         }));
 
-        Self {
-            shared,
-            threads,
-            slot,
-            provider,
-            source: info,
-            started: Instant::now(),
-        }
+        Self { shared, threads, slot, provider, source: info, started: Instant::now() }
     }
 
     /// Ends the stream early but keeps what was done: outputs are finished and committed.
@@ -329,6 +315,8 @@ struct PostStage {
     filter: TemporalFilter<Frame>,
     upsampler: AlphaUpsampler,
     compositor: CpuCompositor,
+    /// Alpha and composite buffers the sinks are done with.
+    spent_outputs: Receiver<(Vec<u8>, Composite)>,
 }
 
 impl PostStage {
@@ -365,34 +353,22 @@ impl PostStage {
         shared: &Shared,
     ) -> bool {
         let started = Instant::now();
-        let mut alpha = Vec::new();
-        self.upsampler
-            .upsample_u8(&matte, frame.width, frame.height, &mut alpha);
-        let foreground = matte
-            .foreground
-            .as_deref()
-            .filter(|_| (matte.width, matte.height) == (frame.width, frame.height));
-        let mut composite = Composite::default();
-        self.compositor
-            .composite(&frame, &alpha, foreground, &mut composite);
-        shared
-            .stats
-            .record_composite(started.elapsed().as_secs_f64() * 1000.0);
+        let (mut alpha, mut composite) = self.spent_outputs.try_recv().unwrap_or_default();
+        self.upsampler.upsample_u8(&matte, frame.width, frame.height, &mut alpha);
+        let foreground =
+            matte.foreground.as_deref().filter(|_| (matte.width, matte.height) == (frame.width, frame.height));
+        self.compositor.composite(&frame, &alpha, foreground, &mut composite);
+        shared.stats.record_composite(started.elapsed().as_secs_f64() * 1000.0);
         let _ = spent.try_send(matte);
-        output
-            .send(Output {
-                frame,
-                alpha,
-                composite,
-            })
-            .is_ok()
+        output.send(Output { frame, alpha, composite }).is_ok()
     }
 }
 
 fn sink_stage(
     mut sinks: Vec<Box<dyn Sink>>,
     input: &Receiver<Output>,
-    spent_buffers: &Sender<Vec<u8>>,
+    spent_frames: &Sender<Vec<u8>>,
+    spent_outputs: &Sender<(Vec<u8>, Composite)>,
     shared: &Shared,
 ) -> Result<(), PipelineError> {
     for output in input.iter() {
@@ -403,11 +379,9 @@ fn sink_stage(
         for sink in sinks.iter_mut() {
             sink.write(&output)?;
         }
-        shared.stats.record_written(
-            started.elapsed().as_secs_f64() * 1000.0,
-            output.frame.captured_at,
-        );
-        let _ = spent_buffers.try_send(output.frame.rgb);
+        shared.stats.record_written(started.elapsed().as_secs_f64() * 1000.0, output.frame.captured_at);
+        let _ = spent_frames.try_send(output.frame.rgb);
+        let _ = spent_outputs.try_send((output.alpha, output.composite));
     }
     // Only a run that every stage completed is committed; otherwise the sinks drop and remove their files.
     if !shared.failed.load(Ordering::SeqCst) {

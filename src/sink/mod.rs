@@ -58,10 +58,7 @@ pub enum OutputKind {
 }
 
 pub fn output_kind(path: &Path) -> Result<OutputKind, SinkError> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension.as_deref() {
         Some("mp4" | "mov" | "mkv") => Ok(OutputKind::Video),
         Some("png") => Ok(OutputKind::SinglePng),
@@ -83,8 +80,6 @@ pub fn open_composite_sink(
         OutputKind::Video if with_alpha => return Err(SinkError::NoAlpha(path.to_path_buf())),
         OutputKind::Video => Box::new(video::H264Sink::create(path, width, height, fps)?),
         OutputKind::SinglePng => Box::new(png::SinglePngSink::create(path)?),
-        OutputKind::PngSequence => {
-            Box::new(png::PngSequenceSink::create(path, png::Content::Composite)?)
-        }
+        OutputKind::PngSequence => Box::new(png::PngSequenceSink::create(path, png::Content::Composite)?),
     })
 }

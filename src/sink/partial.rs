@@ -17,31 +17,19 @@ impl Partial {
     /// Prepares a file: checks the folder exists and is writable by creating the working file now.
     pub fn file(target: &Path) -> Result<Self, SinkError> {
         let working = working_name(target);
-        let not_writable = |reason: String| SinkError::NotWritable {
-            path: target.to_path_buf(),
-            reason,
-        };
+        let not_writable = |reason: String| SinkError::NotWritable { path: target.to_path_buf(), reason };
         if target.is_dir() {
             return Err(not_writable("it is a folder".into()));
         }
         std::fs::File::create(&working).map_err(|err| not_writable(err.to_string()))?;
-        Ok(Self {
-            target: target.to_path_buf(),
-            working,
-            is_dir: false,
-            committed: false,
-        })
+        Ok(Self { target: target.to_path_buf(), working, is_dir: false, committed: false })
     }
 
     /// Prepares a folder: the target must be absent or empty.
     pub fn dir(target: &Path) -> Result<Self, SinkError> {
-        let not_writable = |reason: String| SinkError::NotWritable {
-            path: target.to_path_buf(),
-            reason,
-        };
+        let not_writable = |reason: String| SinkError::NotWritable { path: target.to_path_buf(), reason };
         if target.exists() {
-            let mut entries =
-                std::fs::read_dir(target).map_err(|err| not_writable(err.to_string()))?;
+            let mut entries = std::fs::read_dir(target).map_err(|err| not_writable(err.to_string()))?;
             if entries.next().is_some() {
                 return Err(SinkError::FolderNotEmpty(target.to_path_buf()));
             }
@@ -51,12 +39,7 @@ impl Partial {
             std::fs::remove_dir_all(&working).map_err(|err| not_writable(err.to_string()))?;
         }
         std::fs::create_dir(&working).map_err(|err| not_writable(err.to_string()))?;
-        Ok(Self {
-            target: target.to_path_buf(),
-            working,
-            is_dir: true,
-            committed: false,
-        })
+        Ok(Self { target: target.to_path_buf(), working, is_dir: true, committed: false })
     }
 
     pub fn working(&self) -> &Path {
@@ -68,10 +51,7 @@ impl Partial {
     }
 
     pub fn commit(&mut self) -> Result<(), SinkError> {
-        let failed = |err: std::io::Error| SinkError::Write {
-            path: self.target.clone(),
-            reason: err.to_string(),
-        };
+        let failed = |err: std::io::Error| SinkError::Write { path: self.target.clone(), reason: err.to_string() };
         if self.is_dir && self.target.exists() {
             std::fs::remove_dir(&self.target).map_err(failed)?;
         }
@@ -84,11 +64,8 @@ impl Partial {
 impl Drop for Partial {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = if self.is_dir {
-                std::fs::remove_dir_all(&self.working)
-            } else {
-                std::fs::remove_file(&self.working)
-            };
+            let _ =
+                if self.is_dir { std::fs::remove_dir_all(&self.working) } else { std::fs::remove_file(&self.working) };
         }
     }
 }
@@ -96,10 +73,7 @@ impl Drop for Partial {
 /// `dir/name.ext` is written as `dir/name.partial.ext` so tools still see the format, and nobody
 /// mistakes it for a finished file.
 fn working_name(target: &Path) -> PathBuf {
-    let stem = target
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = match target.extension() {
         Some(ext) => format!("{stem}.partial.{}", ext.to_string_lossy()),
         None => format!("{stem}.partial"),

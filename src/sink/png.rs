@@ -10,17 +10,8 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use super::{Output, Partial, Sink, SinkError};
 
 /// Writes 8-bit gray, RGB or RGBA pixels as a PNG file.
-pub fn write_png(
-    path: &Path,
-    width: u32,
-    height: u32,
-    channels: u8,
-    pixels: &[u8],
-) -> Result<(), SinkError> {
-    let failed = |reason: String| SinkError::Write {
-        path: path.to_path_buf(),
-        reason,
-    };
+pub fn write_png(path: &Path, width: u32, height: u32, channels: u8, pixels: &[u8]) -> Result<(), SinkError> {
+    let failed = |reason: String| SinkError::Write { path: path.to_path_buf(), reason };
     let color = match channels {
         1 => ExtendedColorType::L8,
         3 => ExtendedColorType::Rgb8,
@@ -55,28 +46,16 @@ pub struct PngSequenceSink {
 
 impl PngSequenceSink {
     pub fn create(dir: &Path, content: Content) -> Result<Self, SinkError> {
-        Ok(Self {
-            partial: Partial::dir(dir)?,
-            content,
-        })
+        Ok(Self { partial: Partial::dir(dir)?, content })
     }
 }
 
 impl Sink for PngSequenceSink {
     fn write(&mut self, output: &Output) -> Result<(), SinkError> {
-        let path = self
-            .partial
-            .working()
-            .join(frame_file_name(output.frame.seq));
+        let path = self.partial.working().join(frame_file_name(output.frame.seq));
         let (w, h) = (output.frame.width, output.frame.height);
         match self.content {
-            Content::Composite => write_png(
-                &path,
-                w,
-                h,
-                output.composite.channels,
-                &output.composite.pixels,
-            ),
+            Content::Composite => write_png(&path, w, h, output.composite.channels, &output.composite.pixels),
             Content::Alpha => write_png(&path, w, h, 1, &output.alpha),
         }
     }
@@ -97,28 +76,17 @@ pub struct SinglePngSink {
 
 impl SinglePngSink {
     pub fn create(path: &Path) -> Result<Self, SinkError> {
-        Ok(Self {
-            partial: Partial::file(path)?,
-            written: false,
-        })
+        Ok(Self { partial: Partial::file(path)?, written: false })
     }
 }
 
 impl Sink for SinglePngSink {
     fn write(&mut self, output: &Output) -> Result<(), SinkError> {
         if self.written {
-            return Err(SinkError::SingleImageOverflow(
-                self.partial.target().to_path_buf(),
-            ));
+            return Err(SinkError::SingleImageOverflow(self.partial.target().to_path_buf()));
         }
         let c = &output.composite;
-        write_png(
-            self.partial.working(),
-            c.width,
-            c.height,
-            c.channels,
-            &c.pixels,
-        )?;
+        write_png(self.partial.working(), c.width, c.height, c.channels, &c.pixels)?;
         self.written = true;
         Ok(())
     }

@@ -24,69 +24,28 @@ impl H264Sink {
         let partial = Partial::file(path)?;
         let mut child = Command::new(ffmpeg)
             .args(["-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-            .args([
-                "-s",
-                &format!("{width}x{height}"),
-                "-r",
-                &format!("{fps}"),
-                "-i",
-                "-",
-            ])
+            .args(["-s", &format!("{width}x{height}"), "-r", &format!("{fps}"), "-i", "-"])
             // yuv420p needs even sides.
             .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                &DEFAULT_CRF.to_string(),
-            ])
-            .args([
-                "-pix_fmt",
-                "yuv420p",
-                "-movflags",
-                "+faststart",
-                "-f",
-                "mp4",
-            ])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", &DEFAULT_CRF.to_string()])
+            .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"])
             .arg(partial.working())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| ffmpeg::FfmpegError::Spawn {
-                program: "ffmpeg",
-                source,
-            })?;
+            .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdin = child.stdin.take();
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-encode-stderr"));
-        Ok(Self {
-            partial,
-            child,
-            stdin,
-            stderr,
-            frame_bytes: width as usize * height as usize * 3,
-        })
+        Ok(Self { partial, child, stdin, stderr, frame_bytes: width as usize * height as usize * 3 })
     }
 
     fn encoder_error(&mut self, fallback: String) -> SinkError {
         drop(self.stdin.take());
         let _ = self.child.wait();
-        let stderr = self
-            .stderr
-            .take()
-            .map(StderrCollector::finish)
-            .unwrap_or_default();
-        let reason = if stderr.trim().is_empty() {
-            fallback
-        } else {
-            ffmpeg::last_line(&stderr)
-        };
-        SinkError::Encoder {
-            path: self.partial.target().to_path_buf(),
-            reason,
-        }
+        let stderr = self.stderr.take().map(StderrCollector::finish).unwrap_or_default();
+        let reason = if stderr.trim().is_empty() { fallback } else { ffmpeg::last_line(&stderr) };
+        SinkError::Encoder { path: self.partial.target().to_path_buf(), reason }
     }
 }
 
@@ -111,10 +70,10 @@ impl Sink for H264Sink {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         drop(self.stdin.take());
-        let status = self.child.wait().map_err(|err| SinkError::Encoder {
-            path: self.partial.target().to_path_buf(),
-            reason: err.to_string(),
-        })?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|err| SinkError::Encoder { path: self.partial.target().to_path_buf(), reason: err.to_string() })?;
         if !status.success() {
             return Err(self.encoder_error(format!("ffmpeg exited with {status}")));
         }

@@ -41,32 +41,19 @@ pub fn list_cameras() -> Vec<CameraDescription> {
                 CameraIndex::Index(i) => *i,
                 CameraIndex::String(_) => position as u32,
             };
-            let modes = Camera::new(
-                info.index().clone(),
-                RequestedFormat::new::<RgbFormat>(RequestedFormatType::None),
-            )
-            .and_then(|mut cam| cam.compatible_camera_formats())
-            .map(|formats| {
-                let mut modes: Vec<_> = formats
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.resolution().width(),
-                            f.resolution().height(),
-                            f.frame_rate(),
-                        )
-                    })
-                    .collect();
-                modes.sort_unstable_by(|a, b| (b.0 * b.1, b.2).cmp(&(a.0 * a.1, a.2)));
-                modes.dedup();
-                modes
-            })
-            .unwrap_or_default();
-            CameraDescription {
-                index,
-                name: info.human_name(),
-                modes,
-            }
+            let modes = Camera::new(info.index().clone(), RequestedFormat::new::<RgbFormat>(RequestedFormatType::None))
+                .and_then(|mut cam| cam.compatible_camera_formats())
+                .map(|formats| {
+                    let mut modes: Vec<_> = formats
+                        .iter()
+                        .map(|f| (f.resolution().width(), f.resolution().height(), f.frame_rate()))
+                        .collect();
+                    modes.sort_unstable_by_key(|m| std::cmp::Reverse((m.0 * m.1, m.2)));
+                    modes.dedup();
+                    modes
+                })
+                .unwrap_or_default();
+            CameraDescription { index, name: info.human_name(), modes }
         })
         .collect()
 }
@@ -86,9 +73,7 @@ impl CameraSource {
             return Err(SourceError::NoCamera);
         }
         let count = cameras.len();
-        let Some(found) = cameras
-            .into_iter()
-            .find(|c| matches!(c.index(), CameraIndex::Index(i) if *i == index))
+        let Some(found) = cameras.into_iter().find(|c| matches!(c.index(), CameraIndex::Index(i) if *i == index))
         else {
             return Err(SourceError::NoSuchCamera { index, count });
         };
@@ -100,18 +85,12 @@ impl CameraSource {
             .name(format!("camera-{index}"))
             .spawn(move || {
                 let name = found.human_name();
-                let camera_error = |reason: String| SourceError::Camera {
-                    name: name.clone(),
-                    reason,
-                };
-                let requested = RequestedFormat::new::<RgbFormat>(
-                    RequestedFormatType::AbsoluteHighestFrameRate,
-                );
-                let opened =
-                    Camera::new(found.index().clone(), requested).and_then(|mut camera| {
-                        camera.open_stream()?;
-                        Ok(camera)
-                    });
+                let camera_error = |reason: String| SourceError::Camera { name: name.clone(), reason };
+                let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
+                let opened = Camera::new(found.index().clone(), requested).and_then(|mut camera| {
+                    camera.open_stream()?;
+                    Ok(camera)
+                });
                 let mut camera = match opened {
                     Ok(camera) => camera,
                     Err(err) => {
@@ -132,8 +111,7 @@ impl CameraSource {
                 let started_at = Instant::now();
                 let mut seq = 0;
                 while !thread_stop.load(Ordering::Relaxed) {
-                    let frame = capture(&mut camera, seq, started_at)
-                        .map_err(|reason| camera_error(reason));
+                    let frame = capture(&mut camera, seq, started_at).map_err(&camera_error);
                     let failed = frame.is_err();
                     if frame_tx.send(frame).is_err() || failed {
                         break;
@@ -144,24 +122,14 @@ impl CameraSource {
             })
             .expect("failed to spawn the camera thread");
         let info = info_rx.recv().unwrap_or_else(|_| {
-            Err(SourceError::Camera {
-                name: format!("camera {index}"),
-                reason: "its capture thread ended".into(),
-            })
+            Err(SourceError::Camera { name: format!("camera {index}"), reason: "its capture thread ended".into() })
         })?;
-        Ok(Self {
-            info,
-            frames,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(Self { info, frames, stop, thread: Some(thread) })
     }
 }
 
 fn capture(camera: &mut Camera, seq: u64, started_at: Instant) -> Result<Frame, String> {
-    let buffer = camera
-        .frame()
-        .map_err(|err| format!("stopped delivering frames ({err})"))?;
+    let buffer = camera.frame().map_err(|err| format!("stopped delivering frames ({err})"))?;
     let captured_at = Instant::now();
     let resolution = buffer.resolution();
     let (width, height) = (resolution.width(), resolution.height());
@@ -170,14 +138,7 @@ fn capture(camera: &mut Camera, seq: u64, started_at: Instant) -> Result<Frame, 
         .decode_image_to_buffer::<RgbFormat>(&mut rgb)
         .map_err(|err| format!("sent a frame that does not decode ({err})"))?;
     let pts_ms = captured_at.duration_since(started_at).as_secs_f64() * 1000.0;
-    Ok(Frame {
-        seq,
-        captured_at,
-        pts_ms,
-        width,
-        height,
-        rgb,
-    })
+    Ok(Frame { seq, captured_at, pts_ms, width, height, rgb })
 }
 
 impl FrameSource for CameraSource {
@@ -190,15 +151,11 @@ impl FrameSource for CameraSource {
             Ok(frame) => frame.map(Some),
             Err(RecvTimeoutError::Timeout) => Err(SourceError::Camera {
                 name: self.info.name.clone(),
-                reason: format!(
-                    "sent no frame for {} s (unplugged?)",
-                    FRAME_TIMEOUT.as_secs()
-                ),
+                reason: format!("sent no frame for {} s (unplugged?)", FRAME_TIMEOUT.as_secs()),
             }),
-            Err(RecvTimeoutError::Disconnected) => Err(SourceError::Camera {
-                name: self.info.name.clone(),
-                reason: "its capture thread ended".into(),
-            }),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(SourceError::Camera { name: self.info.name.clone(), reason: "its capture thread ended".into() })
+            }
         }
     }
 }

@@ -11,24 +11,12 @@ pub fn load_rgb(path: &Path) -> Result<(u32, u32, Vec<u8>), SourceError> {
     if !path.exists() {
         return Err(SourceError::NotFound(path.to_path_buf()));
     }
-    let bad = |reason: String| SourceError::BadImage {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| SourceError::BadImage { path: path.to_path_buf(), reason };
     let reader = ::image::ImageReader::open(path)
-        .map_err(|source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+        .map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?
         .with_guessed_format()
-        .map_err(|source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let image = reader
-        .decode()
-        .map_err(|err| bad(err.to_string()))?
-        .into_rgb8();
+        .map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+    let image = reader.decode().map_err(|err| bad(err.to_string()))?.into_rgb8();
     let (width, height) = image.dimensions();
     Ok((width, height, image.into_raw()))
 }
@@ -42,22 +30,9 @@ pub struct ImageSource {
 impl ImageSource {
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         let (width, height, rgb) = load_rgb(path)?;
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let info = SourceInfo {
-            name,
-            width,
-            height,
-            fps: 1.0,
-            frame_count: Some(1),
-            live: false,
-        };
-        Ok(Self {
-            info,
-            pixels: Some(rgb),
-        })
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let info = SourceInfo { name, width, height, fps: 1.0, frame_count: Some(1), live: false };
+        Ok(Self { info, pixels: Some(rgb) })
     }
 }
 
@@ -89,34 +64,16 @@ impl ImageFolderSource {
     pub const FPS: f64 = 25.0;
 
     pub fn open(dir: &Path) -> Result<Self, SourceError> {
-        let read = std::fs::read_dir(dir).map_err(|source| SourceError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut files: Vec<PathBuf> = read
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_image_path(p))
-            .collect();
+        let read = std::fs::read_dir(dir).map_err(|source| SourceError::Io { path: dir.to_path_buf(), source })?;
+        let mut files: Vec<PathBuf> =
+            read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file() && is_image_path(p)).collect();
         files.sort();
-        let first = files
-            .first()
-            .ok_or_else(|| SourceError::EmptyFolder(dir.to_path_buf()))?;
+        let first = files.first().ok_or_else(|| SourceError::EmptyFolder(dir.to_path_buf()))?;
         let (width, height, _) = load_rgb(first)?;
         let name = dir.display().to_string();
         let frame_count = Some(files.len() as u64);
-        let info = SourceInfo {
-            name,
-            width,
-            height,
-            fps: Self::FPS,
-            frame_count,
-            live: false,
-        };
-        Ok(Self {
-            info,
-            files,
-            next: 0,
-        })
+        let info = SourceInfo { name, width, height, fps: Self::FPS, frame_count, live: false };
+        Ok(Self { info, files, next: 0 })
     }
 }
 

@@ -22,37 +22,20 @@ pub enum SourceError {
         "image {} is {got_w}x{got_h} but the sequence started at {want_w}x{want_h}; all images of a folder must have one size",
         display(.path)
     )]
-    SizeChanged {
-        path: PathBuf,
-        got_w: u32,
-        got_h: u32,
-        want_w: u32,
-        want_h: u32,
-    },
+    SizeChanged { path: PathBuf, got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
     #[error(transparent)]
     Ffmpeg(#[from] crate::ffmpeg::FfmpegError),
     #[error("{} is truncated or corrupt: decoding stopped after {decoded} frames ({reason}); re-export or re-download it", display(.path))]
-    Truncated {
-        path: PathBuf,
-        decoded: u64,
-        reason: String,
-    },
+    Truncated { path: PathBuf, decoded: u64, reason: String },
     #[error("reading {}: {source}", display(.path))]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "no camera was found; plug one in, or use a video file, an image or `demo` as the source"
-    )]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no camera was found; plug one in, or use a video file, an image or `demo` as the source")]
     NoCamera,
     #[error("camera {index} does not exist ({count} found); `mattecam sources` lists them")]
     NoSuchCamera { index: u32, count: usize },
     #[error("camera {name}: {reason}; check that it is plugged in and not used by another program")]
     Camera { name: String, reason: String },
-    #[error(
-        "unknown source `{0}`; use a file or folder path, `demo`, `synthetic[:WxH[@FPS]]` or `camera[:N]`"
-    )]
+    #[error("unknown source `{0}`; use a file or folder path, `demo`, `synthetic[:WxH[@FPS]]` or `camera[:N]`")]
     BadSpec(String),
 }
 
@@ -91,32 +74,19 @@ impl std::str::FromStr for SourceSpec {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || SourceError::BadSpec(text.to_string());
-        match text
-            .split_once(':')
-            .map_or((text, None), |(k, v)| (k, Some(v)))
-        {
+        match text.split_once(':').map_or((text, None), |(k, v)| (k, Some(v))) {
             ("demo", None) => Ok(Self::Demo),
-            ("synthetic", None) => Ok(Self::Synthetic {
-                width: 1280,
-                height: 720,
-                fps: 30.0,
-            }),
+            ("synthetic", None) => Ok(Self::Synthetic { width: 1280, height: 720, fps: 30.0 }),
             ("synthetic", Some(args)) => {
-                let (size, fps) = args
-                    .split_once('@')
-                    .map_or((args, None), |(s, f)| (s, Some(f)));
+                let (size, fps) = args.split_once('@').map_or((args, None), |(s, f)| (s, Some(f)));
                 let (w, h) = size.split_once('x').ok_or_else(bad)?;
                 let width = w.parse().ok().filter(|v| *v >= 2).ok_or_else(bad)?;
                 let height = h.parse().ok().filter(|v| *v >= 2).ok_or_else(bad)?;
-                let fps = fps.map_or(Ok(30.0), |f| {
-                    f.parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(bad)
-                })?;
+                let fps = fps.map_or(Ok(30.0), |f| f.parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(bad))?;
                 Ok(Self::Synthetic { width, height, fps })
             }
             ("camera", None) => Ok(Self::Camera { index: 0 }),
-            ("camera", Some(n)) => Ok(Self::Camera {
-                index: n.parse().map_err(|_| bad())?,
-            }),
+            ("camera", Some(n)) => Ok(Self::Camera { index: n.parse().map_err(|_| bad())? }),
             _ => Ok(Self::Path(PathBuf::from(text))),
         }
     }
@@ -140,17 +110,13 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn FrameSource>, SourceError> {
             }
             Ok(Box::new(video::VideoSource::open(&clip)?))
         }
-        SourceSpec::Synthetic { width, height, fps } => Ok(Box::new(
-            synthetic::SyntheticSource::new(*width, *height, *fps, None),
-        )),
+        SourceSpec::Synthetic { width, height, fps } => {
+            Ok(Box::new(synthetic::SyntheticSource::new(*width, *height, *fps, None)))
+        }
         SourceSpec::Camera { index } => Ok(Box::new(camera::CameraSource::open(*index)?)),
-        SourceSpec::Path(path) if path.is_dir() => {
-            Ok(Box::new(image::ImageFolderSource::open(path)?))
-        }
+        SourceSpec::Path(path) if path.is_dir() => Ok(Box::new(image::ImageFolderSource::open(path)?)),
         SourceSpec::Path(path) if !path.exists() => Err(SourceError::NotFound(path.clone())),
-        SourceSpec::Path(path) if is_image_path(path) => {
-            Ok(Box::new(image::ImageSource::open(path)?))
-        }
+        SourceSpec::Path(path) if is_image_path(path) => Ok(Box::new(image::ImageSource::open(path)?)),
         SourceSpec::Path(path) => Ok(Box::new(video::VideoSource::open(path)?)),
     }
 }

@@ -33,16 +33,10 @@ impl VideoSource {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| ffmpeg::FfmpegError::Spawn {
-                program: "ffmpeg",
-                source,
-            })?;
+            .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-decode-stderr"));
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let info = SourceInfo {
             name,
             width: probe.width,
@@ -51,34 +45,16 @@ impl VideoSource {
             frame_count: probe.frame_count,
             live: false,
         };
-        Ok(Self {
-            info,
-            path: path.to_path_buf(),
-            child,
-            stdout,
-            stderr,
-            next_seq: 0,
-            finished: false,
-        })
+        Ok(Self { info, path: path.to_path_buf(), child, stdout, stderr, next_seq: 0, finished: false })
     }
 
     /// Called at the end of the stream: a decoder that failed, or complained, means the file is damaged.
     fn check_clean_end(&mut self, partial_bytes: usize) -> Result<(), SourceError> {
         self.finished = true;
-        let status = self.child.wait().map_err(|source| SourceError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        let stderr = self
-            .stderr
-            .take()
-            .map(StderrCollector::finish)
-            .unwrap_or_default();
-        let truncated = |reason: String| SourceError::Truncated {
-            path: self.path.clone(),
-            decoded: self.next_seq,
-            reason,
-        };
+        let status = self.child.wait().map_err(|source| SourceError::Io { path: self.path.clone(), source })?;
+        let stderr = self.stderr.take().map(StderrCollector::finish).unwrap_or_default();
+        let truncated =
+            |reason: String| SourceError::Truncated { path: self.path.clone(), decoded: self.next_seq, reason };
         if !status.success() {
             return Err(truncated(format!("ffmpeg: {}", ffmpeg::last_line(&stderr))));
         }
@@ -113,10 +89,7 @@ impl FrameSource for VideoSource {
                 Ok(n) => filled += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(SourceError::Io {
-                        path: self.path.clone(),
-                        source,
-                    });
+                    return Err(SourceError::Io { path: self.path.clone(), source });
                 }
             }
         }

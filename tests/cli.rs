@@ -1,0 +1,333 @@
+//! `mattecam` as a user runs it: real outputs checked with ffprobe, and every kind of bad input answered
+//! with one clear sentence, a non-zero exit and no output left behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(mattecam());
+    command.args(args).current_dir(root());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("mattecam runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a command that must fail, and checks its message and that `dir` is left empty.
+fn assert_refused(args: &[&str], envs: &[(&str, &str)], dir: &Path, expected: &[&str]) {
+    let output = run(args, envs);
+    let message = stderr(&output);
+    assert!(!output.status.success(), "{args:?} succeeded; stderr: {message}");
+    let error_lines: Vec<&str> = message.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error_lines.len(), 1, "one error line expected, got: {message}");
+    for needle in expected {
+        assert!(message.contains(needle), "{args:?}: {needle:?} not in: {message}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{args:?} left {left:?} behind");
+}
+
+fn ffprobe_frames(path: &Path) -> (u64, String) {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames,codec_name,pix_fmt,width,height", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stream = &json["streams"][0];
+    let frames = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    (frames, format!("{} {} {}x{}", stream["codec_name"], stream["pix_fmt"], stream["width"], stream["height"]))
+}
+
+#[test]
+fn process_writes_a_30_frame_video_and_alpha_pngs() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("demo.mp4");
+    let alpha = dir.path().join("alpha");
+    let output = run(
+        &[
+            "process",
+            "demo",
+            "-o",
+            video.to_str().unwrap(),
+            "--max-frames",
+            "30",
+            "--alpha-dir",
+            alpha.to_str().unwrap(),
+            "--temporal",
+            "ofd",
+            "--background",
+            "color:#00ff00",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("30 frames") && stdout.contains("provider CPU") && stdout.contains("ms/frame"), "{stdout}");
+    let (frames, format) = ffprobe_frames(&video);
+    assert_eq!(frames, 30, "{format}");
+    assert_eq!(format, "\"h264\" \"yuv420p\" 1080x720");
+    let alphas = std::fs::read_dir(&alpha).unwrap().count();
+    assert_eq!(alphas, 30);
+    let first = image::open(alpha.join("000000.png")).unwrap();
+    assert_eq!((first.width(), first.height(), first.color()), (1080, 720, image::ColorType::L8));
+}
+
+#[test]
+fn process_handles_images_folders_and_transparency() {
+    let dir = tempfile::tempdir().unwrap();
+    let cutout = dir.path().join("cutout.png");
+    let output = run(
+        &[
+            "process",
+            fetched("assets/hires.jpg").to_str().unwrap(),
+            "-o",
+            cutout.to_str().unwrap(),
+            "--background",
+            "transparent",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rgba = image::open(&cutout).unwrap().into_rgba8();
+    assert_eq!(rgba.dimensions(), (3240, 2160));
+    // Transparent corners, opaque person in the middle of the frame.
+    assert!(rgba.get_pixel(10, 10).0[3] < 10, "corner alpha {}", rgba.get_pixel(10, 10).0[3]);
+    assert!(rgba.get_pixel(1620, 1500).0[3] > 245, "centre alpha {}", rgba.get_pixel(1620, 1500).0[3]);
+
+    // A folder of frames in, a folder of frames out, RVM this time.
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(fetched("assets/demovideo.mp4"))
+        .args(["-frames:v", "4", "-vf", "scale=540:360"])
+        .arg(frames.join("%03d.png"))
+        .status();
+    assert!(status.unwrap().success());
+    let out = dir.path().join("out");
+    let output = run(&["process", frames.to_str().unwrap(), "-o", out.to_str().unwrap(), "--model", "rvm"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+}
+
+#[test]
+fn missing_and_unreadable_inputs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    let out = out.to_str().unwrap();
+    assert_refused(&["process", "no/such/clip.mp4", "-o", out], &[], &out_dir, &["no/such/clip.mp4", "does not exist"]);
+
+    let bytes = std::fs::read(fetched("assets/demovideo.mp4")).unwrap();
+    let half = dir.path().join("half.mp4");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    assert_refused(
+        &["process", half.to_str().unwrap(), "-o", out],
+        &[],
+        &out_dir,
+        &["half.mp4", "re-export or re-download"],
+    );
+
+    let not_image = dir.path().join("photo.jpg");
+    std::fs::write(&not_image, "not a jpeg").unwrap();
+    let png_out = out_dir.join("o.png");
+    assert_refused(
+        &["process", not_image.to_str().unwrap(), "-o", png_out.to_str().unwrap()],
+        &[],
+        &out_dir,
+        &["photo.jpg", "not a readable image"],
+    );
+}
+
+#[test]
+fn a_video_that_breaks_mid_stream_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = dir.path().join("fast.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(fetched("assets/demovideo.mp4"))
+        .args(["-c", "copy", "-movflags", "+faststart", "-t", "3"])
+        .arg(&fast)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&fast).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    let alpha = out_dir.join("alpha");
+    assert_refused(
+        &["process", cut.to_str().unwrap(), "-o", out.to_str().unwrap(), "--alpha-dir", alpha.to_str().unwrap()],
+        &[],
+        &out_dir,
+        &["cut.mp4", "truncated or corrupt", "decoding stopped after"],
+    );
+}
+
+#[test]
+fn missing_corrupt_and_wrong_models_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    let out = out.to_str().unwrap();
+    let missing = dir.path().join("gone.onnx");
+    assert_refused(
+        &["process", "demo", "-o", out, "--model-file", missing.to_str().unwrap()],
+        &[],
+        &out_dir,
+        &["gone.onnx", "make setup"],
+    );
+    let corrupt = dir.path().join("broken.onnx");
+    std::fs::write(&corrupt, b"\x08\x07garbage that is not a protobuf model").unwrap();
+    assert_refused(
+        &["process", "demo", "-o", out, "--model-file", corrupt.to_str().unwrap()],
+        &[],
+        &out_dir,
+        &["broken.onnx", "not a loadable ONNX model"],
+    );
+    assert_refused(
+        &[
+            "process",
+            "demo",
+            "-o",
+            out,
+            "--model",
+            "rvm",
+            "--model-file",
+            fetched("models/modnet.onnx").to_str().unwrap(),
+        ],
+        &[],
+        &out_dir,
+        &["modnet.onnx", "not a RVM model", "choose the matching --model"],
+    );
+}
+
+#[test]
+fn missing_or_broken_onnx_runtime_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    let out = out.to_str().unwrap();
+    assert_refused(
+        &["process", "demo", "-o", out],
+        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
+        &out_dir,
+        &["libonnxruntime.so", "was not found", "make setup"],
+    );
+    let fake = dir.path().join("libonnxruntime.so");
+    std::fs::write(&fake, "not a shared library").unwrap();
+    assert_refused(
+        &["process", "demo", "-o", out],
+        &[("ORT_DYLIB_PATH", fake.to_str().unwrap())],
+        &out_dir,
+        &["could not load ONNX Runtime", "libonnxruntime.so"],
+    );
+}
+
+#[test]
+fn missing_ffmpeg_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    // Reading a video needs ffprobe and ffmpeg.
+    assert_refused(
+        &["process", "demo", "-o", out.to_str().unwrap()],
+        &[("PATH", "/nonexistent")],
+        &out_dir,
+        &["`ffprobe` was not found", "apt-get install ffmpeg"],
+    );
+    // An image in, a video out: the encoder is what is missing.
+    assert_refused(
+        &["process", fetched("assets/hires.jpg").to_str().unwrap(), "-o", out.to_str().unwrap()],
+        &[("MATTECAM_FFMPEG", "/nonexistent/ffmpeg")],
+        &out_dir,
+        &["`ffmpeg` was not found", "MATTECAM_FFMPEG"],
+    );
+}
+
+#[test]
+fn unwritable_and_unsuitable_outputs_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_refused(
+        &["process", "demo", "-o", "/dev/null/out.mp4"],
+        &[],
+        &empty,
+        &["/dev/null/out.mp4", "cannot write"],
+    );
+    let out = empty.join("o.mp4");
+    assert_refused(
+        &["process", "demo", "-o", out.to_str().unwrap(), "--background", "transparent"],
+        &[],
+        &empty,
+        &["no alpha", "PNG sequence"],
+    );
+    let one = empty.join("one.png");
+    assert_refused(
+        &["process", "demo", "-o", one.to_str().unwrap()],
+        &[],
+        &empty,
+        &["single image", "more than one frame"],
+    );
+    assert_refused(
+        &["process", "demo", "-o", out.to_str().unwrap(), "--background", "color:#xyz"],
+        &[],
+        &empty,
+        &["invalid background"],
+    );
+}
+
+/// A 256 KiB file system fills up during the encode: the run fails, says so, and leaves nothing.
+#[test]
+fn a_full_disk_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(&small).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI runs as root and must be able to mount a tmpfs");
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&small);
+    let out = small.join("o.mp4");
+    assert_refused(
+        &["process", "demo", "-o", out.to_str().unwrap(), "--max-frames", "60", "--ref-size", "256"],
+        &[],
+        &small,
+        &["o.mp4", "disk may be full"],
+    );
+}
+
+#[test]
+fn models_command_lists_licences_and_verification() {
+    let output = run(&["models"], &[]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("modnet") && text.contains("Apache-2.0") && text.contains("GPL-3.0"), "{text}");
+    assert_eq!(text.matches("verified").count(), 2, "{text}");
+    assert!(text.contains("ONNX Runtime: "), "{text}");
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the test binaries: the fetched models and demo media, and decoded demo frames.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use mattecam::frame::Frame;
+use mattecam::infer::{MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use mattecam::source::FrameSource;
+use mattecam::source::video::VideoSource;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file `make setup` fetches; a clear failure (not a skip) when it is missing.
+pub fn fetched(relative: &str) -> PathBuf {
+    let path = root().join(relative);
+    assert!(path.is_file(), "{} is missing: run `make setup` (or `make test`, which runs it)", path.display());
+    path
+}
+
+pub fn model_file(kind: ModelKind) -> PathBuf {
+    match kind {
+        ModelKind::Modnet => fetched("models/modnet.onnx"),
+        ModelKind::Rvm => fetched("models/rvm_mobilenetv3_fp32.onnx"),
+    }
+}
+
+pub fn cpu_options() -> MatterOptions {
+    MatterOptions { session: SessionOptions { threads: 2, provider: ProviderRequest::Cpu }, ..Default::default() }
+}
+
+/// Frames of the demo clip at the given indices (ascending).
+pub fn demo_frames(indices: &[u64]) -> Vec<Frame> {
+    let mut source = VideoSource::open(&fetched("assets/demovideo.mp4")).expect("demo clip opens");
+    let mut frames = Vec::new();
+    while let Some(frame) = source.next_frame(Vec::new()).expect("demo clip decodes") {
+        if indices.contains(&frame.seq) {
+            frames.push(frame);
+        }
+        if frames.len() == indices.len() {
+            break;
+        }
+    }
+    assert_eq!(frames.len(), indices.len(), "demo clip is shorter than expected");
+    frames
+}
+
+/// The mean of `alpha` (row-major, `width` wide) over a square of side `2 * r + 1` around `(x, y)`.
+pub fn mean_around(alpha: &[f32], width: u32, x: u32, y: u32, r: u32) -> f32 {
+    let mut sum = 0.0;
+    let mut n = 0;
+    for yy in y - r..=y + r {
+        for xx in x - r..=x + r {
+            sum += alpha[(yy * width + xx) as usize];
+            n += 1;
+        }
+    }
+    sum / n as f32
+}
+
+/// Path of the mattecam binary built for the integration tests.
+pub fn mattecam() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mattecam"))
+}

@@ -1,0 +1,325 @@
+//! The parts that need no model: temporal filters on hand-made sequences, the compositor on hand-computed
+//! pixels, sources and their errors, outputs that are only visible once complete.
+
+mod common;
+
+use common::*;
+use mattecam::composite::cpu::{blend, box_blur_rgb};
+use mattecam::composite::{Background, Composite, CpuCompositor};
+use mattecam::filter::temporal::{OFD_TOLERANCE, TemporalFilter, TemporalMode, ema, ofd};
+use mattecam::frame::{Frame, Matte};
+use mattecam::sink::{Partial, SinkError};
+use mattecam::source::image::{ImageFolderSource, ImageSource};
+use mattecam::source::synthetic::SyntheticSource;
+use mattecam::source::video::VideoSource;
+use mattecam::source::{FrameSource, SourceError, SourceSpec};
+
+fn matte(seq: u64, alpha: &[f32]) -> Matte {
+    Matte { seq, width: alpha.len() as u32, height: 1, alpha: alpha.to_vec(), foreground: None, infer_ms: 0.0 }
+}
+
+fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Frame {
+    Frame { seq: 0, captured_at: std::time::Instant::now(), pts_ms: 0.0, width, height, rgb }
+}
+
+#[test]
+fn ofd_replaces_a_one_frame_flicker_with_the_mean_of_its_neighbours() {
+    // Pixel 0 flickers off for one frame; pixel 1 ramps (neighbours disagree); pixel 2 is steady;
+    // pixel 3 changes by less than the tolerance.
+    let prev = [1.0, 0.0, 0.5, 0.50];
+    let cur = [0.0, 0.5, 0.5, 0.55];
+    let next = [0.96, 1.0, 0.5, 0.50];
+    let mut out = [9.0; 4];
+    let replaced = ofd(&prev, &cur, &next, OFD_TOLERANCE, &mut out);
+    assert_eq!(replaced, 1);
+    assert_eq!(out, [0.98, 0.5, 0.5, 0.55]);
+}
+
+#[test]
+fn ofd_filter_delays_one_frame_and_keeps_first_and_last_frames() {
+    // A pixel that is 1 except for a dropout at t = 2, and a second pixel that steps from 0 to 1 at t = 3
+    // (a real change, which must not be smoothed away).
+    let sequence = [[1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]];
+    let mut filter = TemporalFilter::new(TemporalMode::Ofd);
+    assert_eq!(filter.delay_frames(), 1);
+    let mut out = Vec::new();
+    for (t, alpha) in sequence.iter().enumerate() {
+        if let Some((seq, m)) = filter.push(t as u64, matte(t as u64, alpha)) {
+            out.push((seq, m.alpha));
+        }
+        if t == 0 {
+            assert!(out.is_empty(), "OFD releases frame t only when t + 1 arrives");
+        }
+    }
+    out.extend(filter.flush().map(|(seq, m)| (seq, m.alpha)));
+    let seqs: Vec<u64> = out.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4], "every frame comes out, in order");
+    let alphas: Vec<Vec<f32>> = out.into_iter().map(|(_, a)| a).collect();
+    assert_eq!(alphas, vec![vec![1.0, 0.0], vec![1.0, 0.0], vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 1.0]]);
+    assert_eq!(filter.replaced_pixels, 1);
+}
+
+#[test]
+fn ofd_filter_restarts_after_a_size_change() {
+    let mut filter = TemporalFilter::new(TemporalMode::Ofd);
+    assert!(filter.push(0, matte(0, &[1.0, 1.0])).is_none());
+    let (_, first) = filter.push(1, matte(1, &[0.0])).unwrap();
+    assert_eq!(first.alpha, [1.0, 1.0]);
+    let (_, second) = filter.push(2, matte(2, &[1.0])).unwrap();
+    assert_eq!(second.alpha, [0.0], "no neighbour of the same size yet, so no change");
+    let (_, third) = filter.flush().unwrap();
+    assert_eq!(third.alpha, [1.0]);
+}
+
+#[test]
+fn ema_and_off_modes() {
+    let mut out = [0.0; 2];
+    ema(&[0.0, 1.0], &[1.0, 1.0], 0.25, &mut out);
+    assert_eq!(out, [0.25, 1.0]);
+    let mut filter = TemporalFilter::new(TemporalMode::Ema);
+    assert_eq!(filter.push((), matte(0, &[0.0])).unwrap().1.alpha, [0.0]);
+    assert_eq!(filter.push((), matte(1, &[1.0])).unwrap().1.alpha, [0.5]);
+    assert_eq!(filter.push((), matte(2, &[1.0])).unwrap().1.alpha, [0.75]);
+    let mut off = TemporalFilter::new(TemporalMode::Off);
+    assert_eq!(off.push((), matte(0, &[0.3])).unwrap().1.alpha, [0.3]);
+    assert!(off.flush().is_none());
+}
+
+#[test]
+fn blend_is_exact_rounding() {
+    assert_eq!(blend(255, 0, 255), 255);
+    assert_eq!(blend(255, 0, 0), 0);
+    assert_eq!(blend(200, 100, 128), 150); // (200*128 + 100*127) / 255 = 150.196
+    assert_eq!(blend(10, 250, 51), 202); // (10*51 + 250*204) / 255 = 202.0
+    for f in (0..=255).step_by(17) {
+        for b in (0..=255).step_by(15) {
+            for a in 0..=255u32 {
+                let exact = ((f as f64 * a as f64 + b as f64 * (255 - a) as f64) / 255.0).round() as u8;
+                assert_eq!(blend(f as u8, b as u8, a as u8), exact, "f {f} b {b} a {a}");
+            }
+        }
+    }
+}
+
+#[test]
+fn colour_and_transparent_composites_on_hand_computed_pixels() {
+    let f = frame(2, 1, vec![200, 100, 0, 10, 20, 30]);
+    let alpha = [255u8, 51];
+    let mut out = Composite::default();
+    CpuCompositor::new(Background::Color([0, 255, 100])).unwrap().composite(&f, &alpha, None, &mut out);
+    assert_eq!((out.channels, out.width, out.height), (3, 2, 1));
+    // Pixel 1: (10*51 + 0*204)/255 = 2, (20*51 + 255*204)/255 = 208, (30*51 + 100*204)/255 = 86.
+    assert_eq!(out.pixels, [200, 100, 0, 2, 208, 86]);
+
+    // A predicted foreground (RVM's) replaces the frame's colours.
+    let fg = [0u8, 0, 0, 255, 255, 255];
+    CpuCompositor::new(Background::Color([0, 0, 0])).unwrap().composite(&f, &alpha, Some(&fg), &mut out);
+    assert_eq!(out.pixels, [0, 0, 0, 51, 51, 51]);
+
+    CpuCompositor::new(Background::Transparent).unwrap().composite(&f, &alpha, None, &mut out);
+    assert_eq!(out.channels, 4);
+    assert_eq!(out.pixels, [200, 100, 0, 255, 10, 20, 30, 51]);
+}
+
+#[test]
+fn transparent_output_over_a_colour_equals_the_colour_mode() {
+    let (w, h) = (64, 48);
+    let mut rgb = Vec::new();
+    SyntheticSource::render(w, h, 7, &mut rgb);
+    let f = frame(w, h, rgb);
+    let alpha: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+    let colour = [30, 200, 90];
+    let (mut rgba, mut direct) = (Composite::default(), Composite::default());
+    CpuCompositor::new(Background::Transparent).unwrap().composite(&f, &alpha, None, &mut rgba);
+    CpuCompositor::new(Background::Color(colour)).unwrap().composite(&f, &alpha, None, &mut direct);
+    let over: Vec<u8> =
+        rgba.pixels.chunks_exact(4).flat_map(|p| (0..3).map(move |c| blend(p[c], colour[c], p[3]))).collect();
+    assert_eq!(over, direct.pixels);
+}
+
+#[test]
+fn blur_keeps_flat_colour_and_softens_edges() {
+    let mut img = vec![0u8; 9 * 3];
+    img[4 * 3..4 * 3 + 3].copy_from_slice(&[90, 90, 90]);
+    let mut scratch = Vec::new();
+    box_blur_rgb(&mut img, &mut scratch, 9, 1, 1);
+    // A 3-wide box spreads the bright pixel over three pixels: 90/3 = 30 each.
+    assert_eq!(&img[9..18], &[30; 9]);
+    assert_eq!(&img[0..3], &[0, 0, 0]);
+
+    // The blurred-background composite of a flat frame is the frame itself, wherever alpha is.
+    let f = frame(40, 30, [17u8, 99, 201].repeat(40 * 30));
+    let alpha: Vec<u8> = (0..40 * 30).map(|i| (i % 256) as u8).collect();
+    let mut out = Composite::default();
+    CpuCompositor::new(Background::Blur { radius_px: 30 }).unwrap().composite(&f, &alpha, None, &mut out);
+    assert_eq!(out.pixels, f.rgb);
+}
+
+#[test]
+fn image_background_covers_the_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bg.png");
+    // 4x2: left half red, right half blue. Cover-fit into 2x2 keeps the centre: red left, blue right.
+    let bg: Vec<u8> = (0..8).flat_map(|i| if i % 4 < 2 { [255, 0, 0] } else { [0, 0, 255] }).collect();
+    mattecam::sink::png::write_png(&path, 4, 2, 3, &bg).unwrap();
+    let f = frame(2, 2, vec![0; 12]);
+    let mut out = Composite::default();
+    let mut compositor = CpuCompositor::new(Background::Image(path)).unwrap();
+    compositor.composite(&f, &[0; 4], None, &mut out);
+    assert_eq!(out.pixels[0..3], [255, 0, 0]);
+    assert_eq!(out.pixels[3..6], [0, 0, 255]);
+
+    let err = CpuCompositor::new(Background::Image(dir.path().join("missing.png"))).err().unwrap();
+    assert!(err.to_string().contains("missing.png"), "{err}");
+}
+
+#[test]
+fn demo_clip_decodes_every_frame_with_sequence_numbers() {
+    let mut source = VideoSource::open(&fetched("assets/demovideo.mp4")).unwrap();
+    let info = source.info().clone();
+    assert_eq!((info.width, info.height, info.frame_count, info.live), (1080, 720, Some(433), false));
+    assert!((info.fps - 25.0).abs() < 1e-9);
+    let mut count = 0;
+    let mut buffer = Vec::new();
+    while let Some(frame) = source.next_frame(buffer).unwrap() {
+        assert_eq!(frame.seq, count);
+        assert_eq!(frame.rgb.len(), 1080 * 720 * 3);
+        assert!((frame.pts_ms - count as f64 * 40.0).abs() < 1e-6);
+        count += 1;
+        buffer = frame.rgb;
+    }
+    assert_eq!(count, 433);
+}
+
+#[test]
+fn truncated_and_corrupt_videos_are_reported_not_half_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fetched("assets/demovideo.mp4")).unwrap();
+    // Half a file: its index is gone or points past the end.
+    let half = dir.path().join("half.mp4");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let result = VideoSource::open(&half).and_then(|mut source| {
+        while source.next_frame(Vec::new())?.is_some() {}
+        Ok(())
+    });
+    let err = result.expect_err("a truncated video must be an error");
+    assert!(matches!(err, SourceError::Ffmpeg(_) | SourceError::Truncated { .. }), "{err}");
+    assert!(err.to_string().contains("half.mp4"), "{err}");
+
+    // Index first, data cut: the header reads fine and decoding runs into the missing data.
+    let fast = dir.path().join("fast.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(fetched("assets/demovideo.mp4"))
+        .args(["-c", "copy", "-movflags", "+faststart", "-t", "4"])
+        .arg(&fast)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fast_bytes = std::fs::read(&fast).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &fast_bytes[..fast_bytes.len() * 6 / 10]).unwrap();
+    let mut source = VideoSource::open(&cut).expect("the header is intact");
+    let mut decoded = 0;
+    let err = loop {
+        match source.next_frame(Vec::new()) {
+            Ok(Some(_)) => decoded += 1,
+            Ok(None) => panic!("a cut video read to the end without complaint after {decoded} frames"),
+            Err(err) => break err,
+        }
+    };
+    assert!(matches!(err, SourceError::Truncated { decoded: d, .. } if d == decoded), "{err}");
+    assert!(decoded > 10 && decoded < 100, "{decoded} frames decoded");
+    assert!(err.to_string().contains("cut.mp4") && err.to_string().contains("truncated or corrupt"), "{err}");
+
+    let garbage = dir.path().join("garbage.mp4");
+    std::fs::write(&garbage, b"this is not a video at all").unwrap();
+    let err = VideoSource::open(&garbage).err().expect("garbage accepted as video");
+    assert!(err.to_string().contains("not a readable video"), "{err}");
+}
+
+#[test]
+fn images_folders_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_image = dir.path().join("notes.png");
+    std::fs::write(&not_image, "plain text").unwrap();
+    let err = ImageSource::open(&not_image).err().expect("text accepted as image");
+    assert!(matches!(err, SourceError::BadImage { .. }) && err.to_string().contains("notes.png"), "{err}");
+
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let err = ImageFolderSource::open(&frames).err().unwrap();
+    assert!(matches!(err, SourceError::EmptyFolder(_)), "{err}");
+    for (i, (w, h)) in [(8, 6), (8, 6), (4, 4)].into_iter().enumerate() {
+        let mut rgb = Vec::new();
+        SyntheticSource::render(w, h, i as u64, &mut rgb);
+        mattecam::sink::png::write_png(&frames.join(format!("{i:03}.png")), w, h, 3, &rgb).unwrap();
+    }
+    let mut source = ImageFolderSource::open(&frames).unwrap();
+    assert_eq!(source.info().frame_count, Some(3));
+    assert_eq!(source.next_frame(Vec::new()).unwrap().unwrap().seq, 0);
+    assert_eq!(source.next_frame(Vec::new()).unwrap().unwrap().seq, 1);
+    let err = source.next_frame(Vec::new()).expect_err("size change accepted");
+    assert!(matches!(err, SourceError::SizeChanged { .. }), "{err}");
+
+    let mut single = ImageSource::open(&fetched("assets/hires.jpg")).unwrap();
+    let frame = single.next_frame(Vec::new()).unwrap().unwrap();
+    assert_eq!((frame.width, frame.height), (3240, 2160));
+    assert!(single.next_frame(Vec::new()).unwrap().is_none());
+}
+
+#[test]
+fn source_specs_parse_and_missing_inputs_name_the_file() {
+    assert_eq!("demo".parse::<SourceSpec>().unwrap(), SourceSpec::Demo);
+    assert_eq!(
+        "synthetic:320x240@15".parse::<SourceSpec>().unwrap(),
+        SourceSpec::Synthetic { width: 320, height: 240, fps: 15.0 }
+    );
+    assert_eq!("camera:2".parse::<SourceSpec>().unwrap(), SourceSpec::Camera { index: 2 });
+    assert!("synthetic:big".parse::<SourceSpec>().is_err());
+    let err = mattecam::source::open(&"no/such/clip.mp4".parse().unwrap()).err().unwrap();
+    assert!(matches!(err, SourceError::NotFound(_)) && err.to_string().contains("no/such/clip.mp4"), "{err}");
+}
+
+#[test]
+fn no_camera_is_a_clear_error_and_an_empty_list() {
+    // This machine has no camera; where one exists the test only checks that listing works.
+    let cameras = mattecam::source::camera::list_cameras();
+    if cameras.is_empty() {
+        let err = mattecam::source::open(&SourceSpec::Camera { index: 0 }).err().expect("no camera, yet it opened");
+        assert!(matches!(err, SourceError::NoCamera), "{err}");
+        assert!(err.to_string().contains("demo"), "the message offers another source: {err}");
+    }
+}
+
+#[test]
+fn synthetic_source_is_deterministic() {
+    let mut a = SyntheticSource::new(32, 24, 30.0, Some(3));
+    let mut b = SyntheticSource::new(32, 24, 30.0, Some(3));
+    for _ in 0..3 {
+        assert_eq!(a.next_frame(Vec::new()).unwrap().unwrap().rgb, b.next_frame(Vec::new()).unwrap().unwrap().rgb);
+    }
+    assert!(a.next_frame(Vec::new()).unwrap().is_none());
+}
+
+#[test]
+fn partial_outputs_appear_only_when_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("clip.mp4");
+    {
+        let partial = Partial::file(&target).unwrap();
+        assert!(partial.working().exists() && !target.exists());
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a dropped partial file is removed");
+    let mut partial = Partial::file(&target).unwrap();
+    std::fs::write(partial.working(), b"done").unwrap();
+    partial.commit().unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"done");
+
+    let folder = dir.path().join("frames");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("old.png"), b"x").unwrap();
+    assert!(matches!(Partial::dir(&folder), Err(SinkError::FolderNotEmpty(_))));
+    let err = Partial::file(&dir.path().join("no-such-dir/clip.mp4")).err().unwrap();
+    assert!(matches!(err, SinkError::NotWritable { .. }), "{err}");
+}
