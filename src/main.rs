@@ -120,6 +120,9 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         max_frames: args.max_frames,
     };
     let pipeline = process::start(&options)?;
+    if let Ok(library) = infer::runtime_library() {
+        eprintln!("ONNX Runtime: {}", display(&library));
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupted);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
@@ -140,8 +143,10 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         .expect("valid template"),
     );
     while !pipeline.is_finished() {
+        // Ctrl-C keeps what a live source produced (the user ends the take), and abandons a file, whose
+        // output would be incomplete.
         if interrupted.load(Ordering::SeqCst) {
-            pipeline.cancel();
+            if source.live { pipeline.stop() } else { pipeline.cancel() }
         }
         let stats = pipeline.stats();
         bar.set_position(stats.frames_written);
@@ -150,7 +155,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let summary = pipeline.wait()?;
-    if interrupted.load(Ordering::SeqCst) {
+    if interrupted.load(Ordering::SeqCst) && !source.live {
         eprintln!("interrupted: nothing was written to {}", display(&args.output));
         return Ok(ExitCode::from(130));
     }

@@ -331,3 +331,62 @@ fn models_command_lists_licences_and_verification() {
     assert_eq!(text.matches("verified").count(), 2, "{text}");
     assert!(text.contains("ONNX Runtime: "), "{text}");
 }
+
+#[test]
+fn ctrl_c_on_a_file_run_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.mp4");
+    let child = Command::new(mattecam())
+        .args(["process", "demo", "-o", out.to_str().unwrap(), "--threads", "1"])
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has started writing, then interrupt it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out_dir.join("o.partial.mp4").exists() {
+        assert!(std::time::Instant::now() < deadline, "no partial output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(stderr(&output).contains("interrupted"), "{}", stderr(&output));
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left {left:?} behind");
+}
+
+/// The setup refuses a file whose sha256 differs from the manifest, and `mattecam models` flags one.
+#[test]
+fn setup_refuses_a_mismatching_model_and_models_flags_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    for sub in ["scripts", "models", "assets", ".cache"] {
+        std::fs::create_dir(home.join(sub)).unwrap();
+    }
+    std::fs::copy(root().join("scripts/setup.py"), home.join("scripts/setup.py")).unwrap();
+    // The wheels already fetched are reused, so this needs no network.
+    std::os::unix::fs::symlink(root().join(".cache/wheels"), home.join(".cache/wheels")).unwrap();
+    let manifest = std::fs::read_to_string(root().join("models/models.toml")).unwrap();
+    let tampered =
+        manifest.replacen("07c308cf0fc7e6e8b2065a12ed7fc07e1de8febb7dc7839d7b7f15dd66584df9", &"0".repeat(64), 1);
+    assert_ne!(manifest, tampered, "the manifest's MODNet sha256 changed: update this test");
+    std::fs::write(home.join("models/models.toml"), &tampered).unwrap();
+    std::fs::write(home.join("assets/assets.toml"), "asset = []\n").unwrap();
+    let output = Command::new("python3").arg(home.join("scripts/setup.py")).output().unwrap();
+    let message = stderr(&output);
+    assert!(!output.status.success(), "setup accepted a mismatching file");
+    assert!(message.contains("refusing it") && message.contains("modnet.onnx"), "{message}");
+    assert!(!home.join("models/modnet.onnx").exists(), "the refused file was kept");
+
+    // A wrong file in place is reported as such.
+    std::fs::write(home.join("models/models.toml"), &manifest).unwrap();
+    std::fs::write(home.join("models/modnet.onnx"), b"not the model").unwrap();
+    let output = run(&["models"], &[("MATTECAM_HOME", home.to_str().unwrap())]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("WRONG FILE") && text.contains("missing") && text.contains("make setup"), "{text}");
+}

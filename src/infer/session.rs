@@ -10,7 +10,8 @@ use ort::session::builder::GraphOptimizationLevel;
 use super::{InferError, ProviderInUse, ProviderRequest};
 
 /// Where `libonnxruntime.so` may be, in the order tried: `ORT_DYLIB_PATH`, the setup's cache (the GPU
-/// build first when compiled with CUDA), then the system's loader path.
+/// build first when compiled with CUDA), then the usual system folders (and after them the loader's own
+/// search by name).
 pub fn library_candidates() -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
@@ -41,11 +42,23 @@ fn runtime() -> Result<&'static Runtime, InferError> {
 
 fn load_runtime() -> Result<Runtime, InferError> {
     let candidates = library_candidates();
-    let Some(library) = candidates.iter().find(|p| p.is_file()).cloned() else {
-        return Err(InferError::RuntimeMissing { tried: candidates });
+    let library = match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => found.clone(),
+        // Last, whatever the system's loader finds by name (LD_LIBRARY_PATH, ldconfig), unless the user
+        // named a file.
+        None if std::env::var_os("ORT_DYLIB_PATH").is_none() => PathBuf::from("libonnxruntime.so"),
+        None => return Err(InferError::RuntimeMissing { tried: candidates }),
     };
     let load_error = |reason: String| InferError::RuntimeLoad { path: library.clone(), reason };
-    let builder = ort::init_from(&library).map_err(|err| load_error(err.to_string()))?;
+    let builder = match ort::init_from(&library) {
+        Ok(builder) => builder,
+        Err(_) if !library.is_file() => {
+            let mut tried = candidates;
+            tried.push(library.clone());
+            return Err(InferError::RuntimeMissing { tried });
+        }
+        Err(err) => return Err(load_error(err.to_string())),
+    };
     let environment = builder.with_name("mattecam").build().map_err(|err| load_error(err.to_string()))?;
     tracing::info!("ONNX Runtime loaded from {}", library.display());
     Ok(Runtime { library, environment })
