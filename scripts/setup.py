@@ -31,7 +31,7 @@ ORT_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_
 ORT_LIB_SHA256 = {
     "onnxruntime": "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
 }
-TEST_TOOLS = ["numpy<3", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}"]
+TEST_TOOLS = ["numpy<3", "scipy", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}"]
 
 
 def say(msg: str) -> None:

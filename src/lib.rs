@@ -2,6 +2,7 @@
 //! pipeline that links them) that the command line, the window and the tests all drive.
 
 pub mod composite;
+pub mod eval;
 pub mod ffmpeg;
 pub mod filter;
 pub mod frame;

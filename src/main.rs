@@ -9,13 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use mattecam::composite::Background;
+use mattecam::eval::{self, Region, dataset};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
 use mattecam::process::{self, ProcessOptions};
 use mattecam::resample::ResampleKind;
-use mattecam::source::{SourceSpec, camera};
+use mattecam::source::{FrameSource, SourceSpec, camera};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Matte a video, image, folder of images, camera or synthetic source and write the composite.
     Process(ProcessArgs),
+    /// Measure matte quality (SAD, MSE, MAD, Grad, Conn, dtSSD, flicker) on exact-ground-truth data.
+    Eval(EvalArgs),
     /// List the models, their licences and whether each is present and verified.
     Models,
     /// List the cameras found and the demo media.
@@ -45,25 +48,32 @@ struct ProcessArgs {
     /// A .mp4 file, a .png file (single image) or a folder (PNG sequence).
     #[arg(short, long)]
     output: PathBuf,
-    #[arg(long, value_enum, default_value_t = ModelKind::Modnet)]
-    model: ModelKind,
-    /// Load the model from this file instead of the one `make setup` fetched.
-    #[arg(long)]
-    model_file: Option<PathBuf>,
     /// `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH` or `transparent` (PNG output only).
     #[arg(long, default_value = "blur")]
     background: String,
-    #[arg(long, value_enum, default_value_t = TemporalMode::Off)]
-    temporal: TemporalMode,
-    /// How alpha is resized from model to frame resolution.
-    #[arg(long, value_enum, default_value_t = ResampleKind::Area)]
-    upsample: ResampleKind,
     /// Also write each frame's alpha as an 8-bit PNG (named by frame index) into this folder.
     #[arg(long)]
     alpha_dir: Option<PathBuf>,
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// How alpha is predicted: shared by `process` and `eval`.
+#[derive(Args)]
+struct ModelArgs {
+    #[arg(long, value_enum, default_value_t = ModelKind::Modnet)]
+    model: ModelKind,
+    /// Load the model from this file instead of the one `make setup` fetched.
+    #[arg(long)]
+    model_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TemporalMode::Off)]
+    temporal: TemporalMode,
+    /// How alpha is resized from model to frame resolution.
+    #[arg(long, value_enum, default_value_t = ResampleKind::Area)]
+    upsample: ResampleKind,
     /// Inference threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -77,6 +87,77 @@ struct ProcessArgs {
     downsample_ratio: Option<f32>,
 }
 
+impl ModelArgs {
+    fn matter_options(&self) -> MatterOptions {
+        MatterOptions {
+            session: SessionOptions { threads: self.threads, provider: self.provider },
+            ref_size: self.ref_size,
+            downsample_ratio: self.downsample_ratio,
+        }
+    }
+
+    fn model_file(&self) -> anyhow::Result<PathBuf> {
+        Ok(match &self.model_file {
+            Some(path) => path.clone(),
+            None => models::default_model_file(self.model)?,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let size = match self.model {
+            ModelKind::Modnet => format!("ref size {}", self.ref_size.unwrap_or(infer::modnet::DEFAULT_REF_SIZE)),
+            ModelKind::Rvm => match self.downsample_ratio {
+                Some(r) => format!("downsample ratio {r}"),
+                None => "downsample ratio auto".to_string(),
+            },
+        };
+        format!("{} ({size})", self.model.name())
+    }
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A folder in the RVM/BGMv2 evaluation layout: `com/`, `pha/`, optional `bgr/`.
+    #[arg(long, conflicts_with_all = ["cutouts", "video"])]
+    dataset: Option<PathBuf>,
+    /// Treat the dataset folder as stills even if its files are named by frame index.
+    #[arg(long, requires = "dataset")]
+    stills: bool,
+    /// Straight-alpha RGBA cutouts (files or folders) to composite over `--backgrounds`.
+    #[arg(long, num_args = 1.., requires = "backgrounds", conflicts_with = "video")]
+    cutouts: Vec<PathBuf>,
+    /// Background images (files or folders).
+    #[arg(long, num_args = 1..)]
+    backgrounds: Vec<PathBuf>,
+    /// Generate clips of this many frames (one per cutout, the person moving) instead of stills.
+    #[arg(long)]
+    clip_frames: Option<usize>,
+    /// Size of generated samples (default 1920x1080 for stills, 1280x720 for clips).
+    #[arg(long)]
+    size: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Camera-like noise on generated composites: `SIGMA:JPEG_QUALITY`, e.g. `3:80`.
+    #[arg(long)]
+    noise: Option<String>,
+    /// A real video: no-reference flicker only.
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// With --video: frames to read.
+    #[arg(long)]
+    max_frames: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Region::Whole)]
+    region: Region,
+    /// Write per-item and mean figures as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write predicted alphas (`pha/`) and prediction | truth | error images (`compare/`) here.
+    #[arg(long)]
+    save_dir: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -88,6 +169,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Process(args) => run_process(args),
+        Command::Eval(args) => run_eval(args),
         Command::Models => list_models(),
         Command::Sources => list_sources(),
     };
@@ -106,16 +188,12 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let options = ProcessOptions {
         input,
         output: args.output.clone(),
-        model: args.model,
-        model_file: args.model_file,
-        matter: MatterOptions {
-            session: SessionOptions { threads: args.threads, provider: args.provider },
-            ref_size: args.ref_size,
-            downsample_ratio: args.downsample_ratio,
-        },
+        model: args.model.model,
+        model_file: args.model.model_file.clone(),
+        matter: args.model.matter_options(),
         background,
-        temporal: args.temporal,
-        upsample: args.upsample,
+        temporal: args.model.temporal,
+        upsample: args.model.upsample,
         alpha_dir: args.alpha_dir.clone(),
         max_frames: args.max_frames,
     };
@@ -172,6 +250,104 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         s.composite_ms_mean,
         summary.provider,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = text.split_once('x').context("--size is WIDTHxHEIGHT, e.g. 1280x720")?;
+    Ok((w.parse().context("--size width")?, h.parse().context("--size height")?))
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let region = args.region;
+    let save = eval::SaveTo(args.save_dir.as_deref());
+    let matter = infer::open_matter(args.model.model, &args.model.model_file()?, &args.model.matter_options())?;
+    let provider = matter.provider().to_string();
+    let mut predictor = eval::Predictor { matter, temporal: args.model.temporal, upsample: args.model.upsample };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} items {msg}")
+            .expect("valid template"),
+    );
+    let progress = |s: &eval::ItemScores| {
+        bar.inc(1);
+        bar.set_message(s.name.clone());
+    };
+    let mut sizes = std::collections::BTreeSet::new();
+    let items = if let Some(dir) = &args.dataset {
+        let set = dataset::read_folder(dir, args.stills)?;
+        if let Some(first) = match &set {
+            dataset::EvalSet::Stills(items) => items.first(),
+            dataset::EvalSet::Clip { frames, .. } => frames.first(),
+        } {
+            let image = first.load()?;
+            sizes.insert((image.width, image.height));
+        }
+        eval::eval_set(&mut predictor, &set, region, &save, progress)?
+    } else if !args.cutouts.is_empty() {
+        let default_size = if args.clip_frames.is_some() { (1280, 720) } else { (1920, 1080) };
+        let (width, height) = args.size.as_deref().map(parse_size).transpose()?.unwrap_or(default_size);
+        let noise = args
+            .noise
+            .as_deref()
+            .map(|text| -> anyhow::Result<(f64, u8)> {
+                let (sigma, quality) = text.split_once(':').context("--noise is SIGMA:JPEG_QUALITY, e.g. 3:80")?;
+                Ok((sigma.parse()?, quality.parse()?))
+            })
+            .transpose()?;
+        let spec = dataset::SynthSpec {
+            cutouts: dataset::expand_paths(&args.cutouts)?,
+            backgrounds: dataset::expand_paths(&args.backgrounds)?,
+            width,
+            height,
+            seed: args.seed,
+            noise,
+        };
+        anyhow::ensure!(
+            !spec.cutouts.is_empty() && !spec.backgrounds.is_empty(),
+            "no cutout or background images found"
+        );
+        sizes.insert((width, height));
+        match args.clip_frames {
+            Some(frames) => {
+                let mut all = Vec::new();
+                for (name, clip) in dataset::generated_clips(&spec, frames) {
+                    all.extend(eval::eval_clip(&mut predictor, &name, &clip, region, &save, progress)?);
+                }
+                all
+            }
+            None => eval::eval_stills(&mut predictor, &dataset::generated_stills(&spec), region, &save, progress)?,
+        }
+    } else if let Some(video) = &args.video {
+        let mut source = mattecam::source::video::VideoSource::open(video)?;
+        let info = source.info().clone();
+        sizes.insert((info.width, info.height));
+        eval::eval_flicker(&mut predictor, &mut source, args.max_frames, progress)?
+    } else {
+        anyhow::bail!("say what to evaluate: --dataset DIR, --cutouts ... --backgrounds ..., or --video FILE");
+    };
+    bar.finish_and_clear();
+    let report = eval::Report {
+        mean: eval::report::MeanScores::of(&items),
+        items,
+        region,
+        resolution: sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect::<Vec<_>>().join(", "),
+        model: args.model.describe(),
+        settings: format!(
+            "temporal {}, upsample {}",
+            format!("{:?}", args.model.temporal).to_lowercase(),
+            format!("{:?}", args.model.upsample).to_lowercase()
+        ),
+        provider,
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        report.write_json(path)?;
+        println!("wrote {}", display(path));
+    }
+    if let Some(dir) = &args.save_dir {
+        println!("predicted alphas in {}, comparisons in {}", display(&dir.join("pha")), display(&dir.join("compare")));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
