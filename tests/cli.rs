@@ -153,18 +153,7 @@ fn missing_and_unreadable_inputs_are_refused() {
 #[test]
 fn a_video_that_breaks_mid_stream_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    let fast = dir.path().join("fast.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(fetched("assets/demovideo.mp4"))
-        .args(["-c", "copy", "-movflags", "+faststart", "-t", "3"])
-        .arg(&fast)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bytes = std::fs::read(&fast).unwrap();
-    let cut = dir.path().join("cut.mp4");
-    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let cut = cut_demo_clip(dir.path(), 3);
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("o.mp4");

@@ -44,14 +44,14 @@ fn ofd_filter_delays_one_frame_and_keeps_first_and_last_frames() {
     assert_eq!(filter.delay_frames(), 1);
     let mut out = Vec::new();
     for (t, alpha) in sequence.iter().enumerate() {
-        if let Some((seq, m)) = filter.push(t as u64, matte(t as u64, alpha)) {
-            out.push((seq, m.alpha));
+        if let Some(((), m)) = filter.push((), matte(t as u64, alpha)) {
+            out.push((m.seq, m.alpha));
         }
         if t == 0 {
             assert!(out.is_empty(), "OFD releases frame t only when t + 1 arrives");
         }
     }
-    out.extend(filter.flush().map(|(seq, m)| (seq, m.alpha)));
+    out.extend(filter.flush().map(|((), m)| (m.seq, m.alpha)));
     let seqs: Vec<u64> = out.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, [0, 1, 2, 3, 4], "every frame comes out, in order");
     let alphas: Vec<Vec<f32>> = out.into_iter().map(|(_, a)| a).collect();
@@ -62,13 +62,36 @@ fn ofd_filter_delays_one_frame_and_keeps_first_and_last_frames() {
 #[test]
 fn ofd_filter_restarts_after_a_size_change() {
     let mut filter = TemporalFilter::new(TemporalMode::Ofd);
-    assert!(filter.push(0, matte(0, &[1.0, 1.0])).is_none());
-    let (_, first) = filter.push(1, matte(1, &[0.0])).unwrap();
+    assert!(filter.push((), matte(0, &[1.0, 1.0])).is_none());
+    let (_, first) = filter.push((), matte(1, &[0.0])).unwrap();
     assert_eq!(first.alpha, [1.0, 1.0]);
-    let (_, second) = filter.push(2, matte(2, &[1.0])).unwrap();
+    let (_, second) = filter.push((), matte(2, &[1.0])).unwrap();
     assert_eq!(second.alpha, [0.0], "no neighbour of the same size yet, so no change");
     let (_, third) = filter.flush().unwrap();
     assert_eq!(third.alpha, [1.0]);
+}
+
+#[test]
+fn adaptive_filter_holds_still_pixels_and_follows_moving_ones() {
+    // An 8x1 picture whose right half changes brightness between the frames; the model's alpha jumps from
+    // 0 to 1 everywhere.
+    let picture = |right: u8| {
+        let mut f = frame(8, 1, Vec::new());
+        f.rgb = (0..8).flat_map(|x| if x < 4 { [100u8; 3] } else { [right; 3] }).collect();
+        f
+    };
+    let mut filter = TemporalFilter::new(TemporalMode::Adaptive);
+    let (_, first) =
+        filter.push(picture(100), Matte { width: 8, height: 1, alpha: vec![0.0; 8], ..Default::default() }).unwrap();
+    assert_eq!(first.alpha, [0.0; 8], "the first frame passes unchanged");
+    let (_, second) =
+        filter.push(picture(200), Matte { width: 8, height: 1, alpha: vec![1.0; 8], ..Default::default() }).unwrap();
+    assert_eq!(second.alpha[0], 0.25, "a still pixel moves a quarter of the way");
+    assert_eq!(second.alpha[7], 1.0, "a moving pixel follows the model");
+    // Without a picture to look at, the filter leaves alpha alone.
+    let mut blind = TemporalFilter::new(TemporalMode::Adaptive);
+    blind.push((), matte(0, &[0.0]));
+    assert_eq!(blind.push((), matte(1, &[1.0])).unwrap().1.alpha, [1.0]);
 }
 
 #[test]
@@ -207,18 +230,7 @@ fn truncated_and_corrupt_videos_are_reported_not_half_read() {
     assert!(err.to_string().contains("half.mp4"), "{err}");
 
     // Index first, data cut: the header reads fine and decoding runs into the missing data.
-    let fast = dir.path().join("fast.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(fetched("assets/demovideo.mp4"))
-        .args(["-c", "copy", "-movflags", "+faststart", "-t", "4"])
-        .arg(&fast)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let fast_bytes = std::fs::read(&fast).unwrap();
-    let cut = dir.path().join("cut.mp4");
-    std::fs::write(&cut, &fast_bytes[..fast_bytes.len() * 6 / 10]).unwrap();
+    let cut = cut_demo_clip(dir.path(), 4);
     let mut source = VideoSource::open(&cut).expect("the header is intact");
     let mut decoded = 0;
     let err = loop {

@@ -227,9 +227,9 @@ fn eval_command_reports_stills_and_clips() {
     let cutout_dir = dir.path().join("cutouts");
     std::fs::create_dir(&cutout_dir).unwrap();
     let mut rgba = Vec::new();
-    for i in 0..(90 * 120) {
+    for i in 0..(90 * 120i32) {
         let (x, y) = (i % 90, i / 90);
-        let inside = ((x as i32 - 45).pow(2) + (y as i32 - 70).pow(2)) < 35 * 35;
+        let inside = ((x - 45).pow(2) + (y - 70).pow(2)) < 35 * 35;
         rgba.extend_from_slice(&[180, 140, 120, if inside { 255 } else { 0 }]);
     }
     mattecam::sink::png::write_png(&cutout_dir.join("a.png"), 90, 120, 4, &rgba).unwrap();

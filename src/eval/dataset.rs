@@ -18,6 +18,12 @@ pub struct EvalImage {
     pub bgr: Option<Vec<u8>>,
 }
 
+impl crate::filter::temporal::HasGuide for EvalImage {
+    fn guide(&self) -> Option<crate::filter::temporal::Guide<'_>> {
+        Some(crate::filter::temporal::Guide { rgb: &self.com, width: self.width, height: self.height })
+    }
+}
+
 /// A set of images, evaluated one by one (`Stills`) or in order as one clip (`Clip`).
 pub enum EvalSet {
     Stills(Vec<ItemSource>),

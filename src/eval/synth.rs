@@ -115,8 +115,8 @@ pub fn compose(cutout: &Cutout, bgr: &[u8], width: u32, height: u32, place: Plac
                     }
                     let k = (py * cw + px) as usize;
                     let weight = wx * wy;
-                    for c in 0..3 {
-                        acc[c] += weight * cutout.rgb[k * 3 + c] as f64;
+                    for (a, v) in acc.iter_mut().zip(&cutout.rgb[k * 3..k * 3 + 3]) {
+                        *a += weight * *v as f64;
                     }
                     acc[3] += weight * cutout.alpha[k] as f64;
                 }

@@ -13,6 +13,9 @@ pub enum TemporalMode {
     Ofd,
     /// Exponential moving average: smooth, but lags behind fast motion.
     Ema,
+    /// Motion-gated average: where the picture stood still since the last frame, alpha moves only part of
+    /// the way to the new prediction; where the picture changed, it follows the model at once. No delay.
+    Adaptive,
 }
 
 /// Tolerance of the OFD filter: neighbours "agree" within it, the middle "differs" beyond it.
@@ -44,22 +47,116 @@ pub fn ema(prev: &[f32], cur: &[f32], weight: f32, out: &mut [f32]) {
     }
 }
 
+/// Weight of the new prediction where the picture stood still (adaptive mode).
+pub const ADAPTIVE_STILL_WEIGHT: f32 = 0.25;
+/// Grey-level change (after a 3x3 mean, in 8-bit levels) below which a pixel counts as still, and above
+/// which it counts as moving; in between the weight ramps.
+pub const ADAPTIVE_STILL_LEVELS: f32 = 2.0;
+pub const ADAPTIVE_MOVING_LEVELS: f32 = 8.0;
+
+/// The picture a matte was made from, for filters that look at motion.
+pub struct Guide<'a> {
+    pub rgb: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A payload that may carry the picture its matte was made from.
+pub trait HasGuide {
+    fn guide(&self) -> Option<Guide<'_>>;
+}
+
+impl HasGuide for () {
+    fn guide(&self) -> Option<Guide<'_>> {
+        None
+    }
+}
+
+impl HasGuide for crate::frame::Frame {
+    fn guide(&self) -> Option<Guide<'_>> {
+        Some(Guide { rgb: &self.rgb, width: self.width, height: self.height })
+    }
+}
+
+/// Motion-gated update: `out = prev + w * (cur - prev)`, `w` from [`ADAPTIVE_STILL_WEIGHT`] (still pixel)
+/// to 1 (moving pixel) by how much `grey` changed from `grey_prev`.
+pub fn adaptive(prev: &[f32], cur: &[f32], grey_prev: &[f32], grey: &[f32], out: &mut [f32]) {
+    let span = ADAPTIVE_MOVING_LEVELS - ADAPTIVE_STILL_LEVELS;
+    for i in 0..cur.len() {
+        let motion = (((grey[i] - grey_prev[i]).abs() - ADAPTIVE_STILL_LEVELS) / span).clamp(0.0, 1.0);
+        let weight = ADAPTIVE_STILL_WEIGHT + (1.0 - ADAPTIVE_STILL_WEIGHT) * motion;
+        out[i] = prev[i] + weight * (cur[i] - prev[i]);
+    }
+}
+
+/// Grey level of `guide` at `width x height` (area resampled), smoothed by a 3x3 mean against sensor noise.
+fn guide_grey(
+    guide: &Guide,
+    width: u32,
+    height: u32,
+    resampler: &mut Option<crate::resample::Resampler>,
+    out: &mut Vec<f32>,
+) {
+    use crate::resample::{ResampleKind, Resampler};
+    let grey: Vec<f32> =
+        guide.rgb.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+    let mut small = vec![0.0; width as usize * height as usize];
+    if (guide.width, guide.height) == (width, height) {
+        small.copy_from_slice(&grey);
+    } else {
+        let fits =
+            resampler.as_ref().is_some_and(|r| r.fits(ResampleKind::Area, guide.width, guide.height, width, height));
+        if !fits {
+            *resampler = Some(Resampler::new(ResampleKind::Area, guide.width, guide.height, width, height));
+        }
+        resampler.as_mut().expect("set above").gray_f32(&grey, &mut small);
+    }
+    let (w, h) = (width as usize, height as usize);
+    out.resize(w * h, 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    sum += small[yy * w + xx];
+                    n += 1.0;
+                }
+            }
+            out[y * w + x] = sum / n;
+        }
+    }
+}
+
 /// Applies a [`TemporalMode`] to a stream of mattes, each carried with a payload (its frame).
 ///
 /// OFD holds one matte back: `push` of frame t+1 releases frame t, and `flush` releases the last one.
 pub struct TemporalFilter<P> {
     mode: TemporalMode,
     pending: Option<(P, Matte)>,
-    /// Raw alpha of the frame before `pending` (OFD) or the last output (EMA); empty when there is none.
+    /// Raw alpha of the frame before `pending` (OFD) or the last output (EMA, adaptive); empty when there
+    /// is none.
     previous: Vec<f32>,
     scratch: Vec<f32>,
+    /// Adaptive mode: grey level of the previous and current picture at matte size.
+    grey_previous: Vec<f32>,
+    grey: Vec<f32>,
+    grey_resampler: Option<crate::resample::Resampler>,
     /// Pixels replaced by OFD so far.
     pub replaced_pixels: u64,
 }
 
-impl<P> TemporalFilter<P> {
+impl<P: HasGuide> TemporalFilter<P> {
     pub fn new(mode: TemporalMode) -> Self {
-        Self { mode, pending: None, previous: Vec::new(), scratch: Vec::new(), replaced_pixels: 0 }
+        Self {
+            mode,
+            pending: None,
+            previous: Vec::new(),
+            scratch: Vec::new(),
+            grey_previous: Vec::new(),
+            grey: Vec::new(),
+            grey_resampler: None,
+            replaced_pixels: 0,
+        }
     }
 
     pub fn mode(&self) -> TemporalMode {
@@ -74,12 +171,27 @@ impl<P> TemporalFilter<P> {
     /// Forgets history (source change, seek): the next frame is treated as a first frame.
     pub fn reset(&mut self) {
         self.previous.clear();
+        self.grey_previous.clear();
     }
 
     /// Feeds the next matte; returns the matte that is ready, if any.
     pub fn push(&mut self, payload: P, mut matte: Matte) -> Option<(P, Matte)> {
         match self.mode {
             TemporalMode::Off => Some((payload, matte)),
+            TemporalMode::Adaptive => {
+                let Some(guide) = payload.guide() else {
+                    // Without a picture every pixel counts as moving: the model's alpha as it is.
+                    return Some((payload, matte));
+                };
+                guide_grey(&guide, matte.width, matte.height, &mut self.grey_resampler, &mut self.grey);
+                if self.previous.len() == matte.alpha.len() && self.grey_previous.len() == self.grey.len() {
+                    self.scratch.clone_from(&matte.alpha);
+                    adaptive(&self.previous, &self.scratch, &self.grey_previous, &self.grey, &mut matte.alpha);
+                }
+                self.previous.clone_from(&matte.alpha);
+                std::mem::swap(&mut self.grey_previous, &mut self.grey);
+                Some((payload, matte))
+            }
             TemporalMode::Ema => {
                 if self.previous.len() == matte.alpha.len() {
                     self.scratch.clone_from(&matte.alpha);
@@ -105,7 +217,7 @@ impl<P> TemporalFilter<P> {
 
     /// At the end of a stream: releases the matte still held back, unchanged (it has no next frame).
     pub fn flush(&mut self) -> Option<(P, Matte)> {
-        self.previous.clear();
+        self.reset();
         self.pending.take()
     }
 }

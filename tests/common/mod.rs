@@ -63,3 +63,21 @@ pub fn mean_around(alpha: &[f32], width: u32, x: u32, y: u32, r: u32) -> f32 {
 pub fn mattecam() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mattecam"))
 }
+
+/// A copy of the first `seconds` of the demo clip with its index first (`+faststart`), cut after 60% of
+/// its bytes: the header reads fine and decoding runs into the missing data.
+pub fn cut_demo_clip(dir: &std::path::Path, seconds: u32) -> PathBuf {
+    let fast = dir.join("fast.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(fetched("assets/demovideo.mp4"))
+        .args(["-c", "copy", "-movflags", "+faststart", "-t", &seconds.to_string()])
+        .arg(&fast)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let bytes = std::fs::read(&fast).unwrap();
+    let cut = dir.join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    cut
+}
