@@ -43,3 +43,19 @@ impl Matte {
         self.width as usize * self.height as usize
     }
 }
+
+/// The full-resolution picture a matte was made from, for steps that look at it (edge-aware upsampling,
+/// motion-gated filtering).
+#[derive(Clone, Copy)]
+pub struct Guide<'a> {
+    /// Packed RGB, `width * height * 3` bytes.
+    pub rgb: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Frame {
+    pub fn guide(&self) -> Guide<'_> {
+        Guide { rgb: &self.rgb, width: self.width, height: self.height }
+    }
+}

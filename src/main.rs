@@ -9,13 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use mattecam::composite::Background;
+use mattecam::composite::Upsample;
 use mattecam::eval::{self, Region, dataset};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
 use mattecam::process::{self, ProcessOptions};
-use mattecam::resample::ResampleKind;
 use mattecam::source::{FrameSource, SourceSpec, camera};
 
 #[derive(Parser)]
@@ -72,8 +72,8 @@ struct ModelArgs {
     #[arg(long, value_enum, default_value_t = TemporalMode::Off)]
     temporal: TemporalMode,
     /// How alpha is resized from model to frame resolution.
-    #[arg(long, value_enum, default_value_t = ResampleKind::Area)]
-    upsample: ResampleKind,
+    #[arg(long, value_enum, default_value_t = Upsample::Area)]
+    upsample: Upsample,
     /// Inference threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
+use crate::composite::Upsample;
 use crate::composite::{Background, CompositeError, CpuCompositor};
 use crate::filter::temporal::TemporalMode;
 use crate::infer::{self, InferError, MatterOptions, ModelKind};
 use crate::models::{self, ManifestError};
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::resample::ResampleKind;
 use crate::sink::{self, SinkError, png};
 use crate::source::{self, SourceError, SourceSpec};
 
@@ -36,7 +36,7 @@ pub struct ProcessOptions {
     pub matter: MatterOptions,
     pub background: Background,
     pub temporal: TemporalMode,
-    pub upsample: ResampleKind,
+    pub upsample: Upsample,
     /// Also write each frame's alpha as an 8-bit PNG here.
     pub alpha_dir: Option<PathBuf>,
     pub max_frames: Option<u64>,

@@ -95,6 +95,33 @@ fn adaptive_filter_holds_still_pixels_and_follows_moving_ones() {
 }
 
 #[test]
+fn guided_upsampling_follows_the_picture_edge_more_closely_than_bilinear() {
+    use mattecam::composite::{AlphaUpsampler, Upsample};
+    // A 64x16 picture with a colour edge between columns 32 and 33; the model saw it at half size, where
+    // the edge falls inside a pixel, so its alpha is an exact area average (0.5 on the edge pixel).
+    let (w, h) = (64u32, 16u32);
+    let edge = 33;
+    let f = frame(w, h, (0..w * h).flat_map(|i| if i % w < edge { [30u8, 40, 50] } else { [220, 200, 190] }).collect());
+    let ideal: Vec<f32> = (0..w * h).map(|i| if i % w < edge { 0.0 } else { 1.0 }).collect();
+    let mut low = vec![0.0; 32 * 8];
+    mattecam::resample::Resampler::new(mattecam::resample::ResampleKind::Area, w, h, 32, 8).gray_f32(&ideal, &mut low);
+    let matte = Matte { width: 32, height: 8, alpha: low, ..Default::default() };
+    let error = |kind| {
+        let mut out = Vec::new();
+        AlphaUpsampler::new(kind).upsample_f32(&matte, f.guide(), &mut out);
+        out.iter().zip(&ideal).map(|(a, b)| (a - b).abs()).sum::<f32>() / out.len() as f32
+    };
+    let (guided, bilinear) = (error(Upsample::Guided), error(Upsample::Bilinear));
+    assert!(guided < 0.5 * bilinear, "guided {guided}, bilinear {bilinear}");
+
+    // Flat alpha stays flat whatever the picture.
+    let flat = Matte { width: 32, height: 8, alpha: vec![0.6; 32 * 8], ..Default::default() };
+    let mut out = Vec::new();
+    AlphaUpsampler::new(Upsample::Guided).upsample_f32(&flat, f.guide(), &mut out);
+    assert!(out.iter().all(|a| (a - 0.6).abs() < 1e-3), "{:?}", &out[..8]);
+}
+
+#[test]
 fn ema_and_off_modes() {
     let mut out = [0.0; 2];
     ema(&[0.0, 1.0], &[1.0, 1.0], 0.25, &mut out);

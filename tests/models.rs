@@ -6,12 +6,11 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use mattecam::composite::{AlphaUpsampler, Background, CpuCompositor};
+use mattecam::composite::{AlphaUpsampler, Background, CpuCompositor, Upsample};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::{Frame, Matte};
 use mattecam::infer::{self, InferError, Matter, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::pipeline::{Pipeline, PipelineConfig};
-use mattecam::resample::ResampleKind;
 use mattecam::sink::png::{Content, PngSequenceSink};
 use mattecam::source::image::load_rgb;
 use mattecam::source::synthetic::SyntheticSource;
@@ -30,7 +29,7 @@ fn frame_alpha(matter: &mut dyn Matter, frame: &Frame) -> Vec<f32> {
     matter.infer(frame, &mut matte).expect("inference runs");
     assert!(matte.alpha.iter().all(|a| (0.0..=1.0).contains(a)), "alpha outside [0, 1]");
     let mut alpha = Vec::new();
-    AlphaUpsampler::new(ResampleKind::Area).upsample_f32(&matte, frame.width, frame.height, &mut alpha);
+    AlphaUpsampler::new(Upsample::Area).upsample_f32(&matte, frame.guide(), &mut alpha);
     alpha
 }
 
@@ -193,7 +192,7 @@ fn file_pipeline_writes_every_frame_in_order() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Ofd,
-        upsample: ResampleKind::Area,
+        upsample: Upsample::Area,
         compositor: CpuCompositor::new(Background::Color([0, 255, 0])).unwrap(),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
@@ -226,7 +225,7 @@ fn live_source_drops_stale_frames_instead_of_falling_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        upsample: ResampleKind::Bilinear,
+        upsample: Upsample::Bilinear,
         compositor: CpuCompositor::new(Background::Blur { radius_px: 8 }).unwrap(),
         sinks: vec![Box::new(PngSequenceSink::create(&dir.path().join("o"), Content::Alpha).unwrap())],
         max_frames: None,
@@ -251,7 +250,7 @@ fn failing_stage_leaves_no_output_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        upsample: ResampleKind::Area,
+        upsample: Upsample::Area,
         compositor: CpuCompositor::new(Background::Transparent).unwrap(),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),

@@ -6,7 +6,7 @@ pub mod upsample;
 
 pub use background::Background;
 pub use cpu::{Composite, CpuCompositor};
-pub use upsample::AlphaUpsampler;
+pub use upsample::{AlphaUpsampler, Upsample};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompositeError {

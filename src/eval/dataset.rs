@@ -18,9 +18,15 @@ pub struct EvalImage {
     pub bgr: Option<Vec<u8>>,
 }
 
+impl EvalImage {
+    pub fn guide(&self) -> crate::frame::Guide<'_> {
+        crate::frame::Guide { rgb: &self.com, width: self.width, height: self.height }
+    }
+}
+
 impl crate::filter::temporal::HasGuide for EvalImage {
-    fn guide(&self) -> Option<crate::filter::temporal::Guide<'_>> {
-        Some(crate::filter::temporal::Guide { rgb: &self.com, width: self.width, height: self.height })
+    fn guide(&self) -> Option<crate::frame::Guide<'_>> {
+        Some(EvalImage::guide(self))
     }
 }
 

@@ -9,11 +9,11 @@ pub mod synth;
 use std::path::{Path, PathBuf};
 
 use crate::composite::AlphaUpsampler;
+use crate::composite::Upsample;
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter};
 use crate::paths::display;
-use crate::resample::ResampleKind;
 use crate::source::{FrameSource, SourceError};
 use dataset::{EvalImage, EvalSet};
 use metrics::Plane;
@@ -50,7 +50,7 @@ pub const TRIMAP_RADIUS_PX: usize = 10;
 pub struct Predictor {
     pub matter: Box<dyn Matter>,
     pub temporal: TemporalMode,
-    pub upsample: ResampleKind,
+    pub upsample: Upsample,
 }
 
 /// Runs the model on one image and returns alpha at image size, 8-bit as the app outputs it.
@@ -64,7 +64,7 @@ fn predict_still(
     matter.reset();
     matter.infer(&frame, &mut matte)?;
     let mut alpha = Vec::new();
-    upsampler.upsample_u8(&matte, image.width, image.height, &mut alpha);
+    upsampler.upsample_u8(&matte, image.guide(), &mut alpha);
     Ok(alpha)
 }
 
@@ -152,7 +152,7 @@ pub fn eval_clip(
     let mut previous: Option<(Vec<u8>, Vec<u8>)> = None;
     let mut finish = |image: EvalImage, matte: Matte, scores: &mut Vec<ItemScores>| -> Result<(), EvalError> {
         let mut pred = Vec::new();
-        upsampler.upsample_u8(&matte, image.width, image.height, &mut pred);
+        upsampler.upsample_u8(&matte, image.guide(), &mut pred);
         let item_name = format!("{name}/{}", image.name);
         save.save(&item_name, &image, &pred)?;
         let mut s = score(&item_name, &pred, &image.pha, image.width, image.height, region);
@@ -193,7 +193,7 @@ pub fn eval_flicker(
     let mut previous: Option<(Vec<f64>, Vec<u8>)> = None;
     let mut finish = |frame: Frame, matte: Matte, scores: &mut Vec<ItemScores>| {
         let mut alpha = Vec::new();
-        upsampler.upsample_u8(&matte, frame.width, frame.height, &mut alpha);
+        upsampler.upsample_u8(&matte, frame.guide(), &mut alpha);
         let alpha = unit(&alpha);
         let mut grey = Vec::new();
         metrics::grey_from_rgb(&frame.rgb, &mut grey);

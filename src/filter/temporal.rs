@@ -1,6 +1,7 @@
 //! Temporal smoothing of alpha: off, the one-frame-delay (OFD) filter of the MODNet paper, or an
 //! exponential moving average.
 
+pub use crate::frame::Guide;
 use crate::frame::Matte;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -54,13 +55,6 @@ pub const ADAPTIVE_STILL_WEIGHT: f32 = 0.25;
 pub const ADAPTIVE_STILL_LEVELS: f32 = 2.0;
 pub const ADAPTIVE_MOVING_LEVELS: f32 = 8.0;
 
-/// The picture a matte was made from, for filters that look at motion.
-pub struct Guide<'a> {
-    pub rgb: &'a [u8],
-    pub width: u32,
-    pub height: u32,
-}
-
 /// A payload that may carry the picture its matte was made from.
 pub trait HasGuide {
     fn guide(&self) -> Option<Guide<'_>>;
@@ -74,7 +68,7 @@ impl HasGuide for () {
 
 impl HasGuide for crate::frame::Frame {
     fn guide(&self) -> Option<Guide<'_>> {
-        Some(Guide { rgb: &self.rgb, width: self.width, height: self.height })
+        Some(crate::frame::Frame::guide(self))
     }
 }
 

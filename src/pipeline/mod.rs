@@ -15,11 +15,11 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 pub use latest::LatestSlot;
 pub use stats::{PipelineStats, StatsSnapshot};
 
+use crate::composite::Upsample;
 use crate::composite::{AlphaUpsampler, Composite, CpuCompositor};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter, ProviderInUse};
-use crate::resample::ResampleKind;
 use crate::sink::{Output, Sink, SinkError};
 use crate::source::{FrameSource, SourceError, SourceInfo};
 
@@ -41,7 +41,7 @@ const CHANNEL_FRAMES: usize = 2;
 pub struct PipelineConfig {
     pub matter: Box<dyn Matter>,
     pub temporal: TemporalMode,
-    pub upsample: ResampleKind,
+    pub upsample: Upsample,
     pub compositor: CpuCompositor,
     pub sinks: Vec<Box<dyn Sink>>,
     /// Stop after this many frames.
@@ -354,7 +354,7 @@ impl PostStage {
     ) -> bool {
         let started = Instant::now();
         let (mut alpha, mut composite) = self.spent_outputs.try_recv().unwrap_or_default();
-        self.upsampler.upsample_u8(&matte, frame.width, frame.height, &mut alpha);
+        self.upsampler.upsample_u8(&matte, frame.guide(), &mut alpha);
         let foreground =
             matte.foreground.as_deref().filter(|_| (matte.width, matte.height) == (frame.width, frame.height));
         self.compositor.composite(&frame, &alpha, foreground, &mut composite);
