@@ -73,8 +73,8 @@ fn ofd_filter_restarts_after_a_size_change() {
 
 #[test]
 fn adaptive_filter_holds_still_pixels_and_follows_moving_ones() {
-    // An 8x1 picture whose right half changes brightness between the frames; the model's alpha jumps from
-    // 0 to 1 everywhere.
+    // An 8x1 picture whose right half changes brightness between the frames; the model's alpha moves by
+    // 0.04 everywhere (small enough to count as jitter where the picture stood still).
     let picture = |right: u8| {
         let mut f = frame(8, 1, Vec::new());
         f.rgb = (0..8).flat_map(|x| if x < 4 { [100u8; 3] } else { [right; 3] }).collect();
@@ -85,9 +85,13 @@ fn adaptive_filter_holds_still_pixels_and_follows_moving_ones() {
         filter.push(picture(100), Matte { width: 8, height: 1, alpha: vec![0.0; 8], ..Default::default() }).unwrap();
     assert_eq!(first.alpha, [0.0; 8], "the first frame passes unchanged");
     let (_, second) =
-        filter.push(picture(200), Matte { width: 8, height: 1, alpha: vec![1.0; 8], ..Default::default() }).unwrap();
-    assert_eq!(second.alpha[0], 0.25, "a still pixel moves a quarter of the way");
-    assert_eq!(second.alpha[7], 1.0, "a moving pixel follows the model");
+        filter.push(picture(200), Matte { width: 8, height: 1, alpha: vec![0.04; 8], ..Default::default() }).unwrap();
+    assert_eq!(second.alpha[0], 0.02, "a still pixel moves half the way");
+    assert_eq!(second.alpha[7], 0.04, "a moving pixel follows the model");
+    // A large change of the model's alpha is followed even where the picture stood still.
+    let (_, third) =
+        filter.push(picture(200), Matte { width: 8, height: 1, alpha: vec![0.9; 8], ..Default::default() }).unwrap();
+    assert_eq!(third.alpha[0], 0.9);
     // Without a picture to look at, the filter leaves alpha alone.
     let mut blind = TemporalFilter::new(TemporalMode::Adaptive);
     blind.push((), matte(0, &[0.0]));

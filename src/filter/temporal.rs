@@ -49,7 +49,7 @@ pub fn ema(prev: &[f32], cur: &[f32], weight: f32, out: &mut [f32]) {
 }
 
 /// Weight of the new prediction where the picture stood still (adaptive mode).
-pub const ADAPTIVE_STILL_WEIGHT: f32 = 0.25;
+pub const ADAPTIVE_STILL_WEIGHT: f32 = 0.5;
 /// Grey-level change (after a 3x3 mean, in 8-bit levels) below which a pixel counts as still, and above
 /// which it counts as moving; in between the weight ramps.
 pub const ADAPTIVE_STILL_LEVELS: f32 = 2.0;
@@ -72,12 +72,20 @@ impl HasGuide for crate::frame::Frame {
     }
 }
 
-/// Motion-gated update: `out = prev + w * (cur - prev)`, `w` from [`ADAPTIVE_STILL_WEIGHT`] (still pixel)
-/// to 1 (moving pixel) by how much `grey` changed from `grey_prev`.
+/// Alpha change below which the model is taken to jitter, and above which to see a real change, whatever
+/// the picture did (adaptive mode): edges whose colours match the background barely change grey level.
+pub const ADAPTIVE_JITTER_ALPHA: f32 = 0.05;
+pub const ADAPTIVE_CHANGE_ALPHA: f32 = 0.25;
+
+/// Motion-gated update: `out = prev + w * (cur - prev)`, `w` from [`ADAPTIVE_STILL_WEIGHT`] (still pixel,
+/// small alpha change) to 1 (the picture moved there, or the model's alpha changed a lot).
 pub fn adaptive(prev: &[f32], cur: &[f32], grey_prev: &[f32], grey: &[f32], out: &mut [f32]) {
     let span = ADAPTIVE_MOVING_LEVELS - ADAPTIVE_STILL_LEVELS;
+    let alpha_span = ADAPTIVE_CHANGE_ALPHA - ADAPTIVE_JITTER_ALPHA;
     for i in 0..cur.len() {
-        let motion = (((grey[i] - grey_prev[i]).abs() - ADAPTIVE_STILL_LEVELS) / span).clamp(0.0, 1.0);
+        let picture = (((grey[i] - grey_prev[i]).abs() - ADAPTIVE_STILL_LEVELS) / span).clamp(0.0, 1.0);
+        let model = (((cur[i] - prev[i]).abs() - ADAPTIVE_JITTER_ALPHA) / alpha_span).clamp(0.0, 1.0);
+        let motion = picture.max(model);
         let weight = ADAPTIVE_STILL_WEIGHT + (1.0 - ADAPTIVE_STILL_WEIGHT) * motion;
         out[i] = prev[i] + weight * (cur[i] - prev[i]);
     }
