@@ -115,6 +115,21 @@ impl Resampler {
         }
     }
 
+    /// The resampler in `slot`, rebuilt only when the filter or sizes changed.
+    pub fn reuse(
+        slot: &mut Option<Resampler>,
+        kind: ResampleKind,
+        sw: u32,
+        sh: u32,
+        dw: u32,
+        dh: u32,
+    ) -> &mut Resampler {
+        if !slot.as_ref().is_some_and(|r| r.fits(kind, sw, sh, dw, dh)) {
+            *slot = Some(Resampler::new(kind, sw, sh, dw, dh));
+        }
+        slot.as_mut().expect("set above")
+    }
+
     /// Whether this resampler maps these sizes with this filter (so it can be reused).
     pub fn fits(&self, kind: ResampleKind, src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> bool {
         self.kind == kind

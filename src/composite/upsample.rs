@@ -32,18 +32,14 @@ pub struct AlphaUpsampler {
     down: Option<Resampler>,
     up: Option<Resampler>,
     scratch: Vec<f32>,
-}
-
-fn reuse(slot: &mut Option<Resampler>, kind: ResampleKind, sw: u32, sh: u32, dw: u32, dh: u32) -> &mut Resampler {
-    if !slot.as_ref().is_some_and(|r| r.fits(kind, sw, sh, dw, dh)) {
-        *slot = Some(Resampler::new(kind, sw, sh, dw, dh));
-    }
-    slot.as_mut().expect("set above")
+    /// Guided mode: the frame's channels (planar, [0, 1]) and one upsampled coefficient plane.
+    colour: Vec<f32>,
+    plane: Vec<f32>,
 }
 
 impl AlphaUpsampler {
     pub fn new(kind: Upsample) -> Self {
-        Self { kind, resampler: None, down: None, up: None, scratch: Vec::new() }
+        Self { kind, resampler: None, down: None, up: None, scratch: Vec::new(), colour: Vec::new(), plane: Vec::new() }
     }
 
     /// Alpha in [0, 1] at the guide's size into `out`.
@@ -57,7 +53,8 @@ impl AlphaUpsampler {
         match self.kind {
             Upsample::Area | Upsample::Bilinear => {
                 let kind = if self.kind == Upsample::Area { ResampleKind::Area } else { ResampleKind::Bilinear };
-                reuse(&mut self.resampler, kind, matte.width, matte.height, width, height).gray_f32(&matte.alpha, out);
+                Resampler::reuse(&mut self.resampler, kind, matte.width, matte.height, width, height)
+                    .gray_f32(&matte.alpha, out);
             }
             Upsample::Guided => self.guided(matte, guide, out),
         }
@@ -76,7 +73,8 @@ impl AlphaUpsampler {
         let (lw, lh) = (matte.width, matte.height);
         let n_full = out.len();
         // The guide's channels in [0, 1], planar, at full resolution and at model resolution.
-        let mut full = vec![0.0f32; 3 * n_full];
+        let full = &mut self.colour;
+        full.resize(3 * n_full, 0.0);
         for (i, p) in guide.rgb.chunks_exact(3).enumerate() {
             for c in 0..3 {
                 full[c * n_full + i] = p[c] as f32 / 255.0;
@@ -84,18 +82,19 @@ impl AlphaUpsampler {
         }
         let n_low = matte.pixel_count();
         let mut low = vec![0.0f32; 3 * n_low];
-        let down = reuse(&mut self.down, ResampleKind::Area, guide.width, guide.height, lw, lh);
+        let down = Resampler::reuse(&mut self.down, ResampleKind::Area, guide.width, guide.height, lw, lh);
         for c in 0..3 {
             down.gray_f32(&full[c * n_full..(c + 1) * n_full], &mut low[c * n_low..(c + 1) * n_low]);
         }
         let coefficients =
             colour_guided_coefficients(&low, &matte.alpha, lw as usize, lh as usize, GUIDED_RADIUS_PX, GUIDED_EPS);
-        let up = reuse(&mut self.up, ResampleKind::Bilinear, lw, lh, guide.width, guide.height);
-        let mut plane = vec![0.0; n_full];
+        let up = Resampler::reuse(&mut self.up, ResampleKind::Bilinear, lw, lh, guide.width, guide.height);
+        let plane = &mut self.plane;
+        plane.resize(n_full, 0.0);
         up.gray_f32(&coefficients[3], out);
         for c in 0..3 {
-            up.gray_f32(&coefficients[c], &mut plane);
-            for (i, (o, a)) in out.iter_mut().zip(&plane).enumerate() {
+            up.gray_f32(&coefficients[c], plane);
+            for (i, (o, a)) in out.iter_mut().zip(plane.iter()).enumerate() {
                 *o += a * full[c * n_full + i];
             }
         }

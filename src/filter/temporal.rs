@@ -91,40 +91,42 @@ pub fn adaptive(prev: &[f32], cur: &[f32], grey_prev: &[f32], grey: &[f32], out:
     }
 }
 
-/// Grey level of `guide` at `width x height` (area resampled), smoothed by a 3x3 mean against sensor noise.
-fn guide_grey(
-    guide: &Guide,
-    width: u32,
-    height: u32,
-    resampler: &mut Option<crate::resample::Resampler>,
-    out: &mut Vec<f32>,
-) {
-    use crate::resample::{ResampleKind, Resampler};
-    let grey: Vec<f32> =
-        guide.rgb.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
-    let mut small = vec![0.0; width as usize * height as usize];
-    if (guide.width, guide.height) == (width, height) {
-        small.copy_from_slice(&grey);
-    } else {
-        let fits =
-            resampler.as_ref().is_some_and(|r| r.fits(ResampleKind::Area, guide.width, guide.height, width, height));
-        if !fits {
-            *resampler = Some(Resampler::new(ResampleKind::Area, guide.width, guide.height, width, height));
+/// Buffers for the grey level of the pictures (adaptive mode), kept between frames.
+#[derive(Default)]
+struct GreyScratch {
+    full: Vec<f32>,
+    small: Vec<f32>,
+    resampler: Option<crate::resample::Resampler>,
+}
+
+impl GreyScratch {
+    /// Grey level of `guide` at `width x height` (area resampled), smoothed by a 3x3 mean against sensor
+    /// noise, into `out`.
+    fn grey(&mut self, guide: &Guide, width: u32, height: u32, out: &mut Vec<f32>) {
+        use crate::resample::{ResampleKind, Resampler};
+        self.full.clear();
+        self.full
+            .extend(guide.rgb.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32));
+        let (w, h) = (width as usize, height as usize);
+        self.small.resize(w * h, 0.0);
+        if (guide.width, guide.height) == (width, height) {
+            self.small.copy_from_slice(&self.full);
+        } else {
+            Resampler::reuse(&mut self.resampler, ResampleKind::Area, guide.width, guide.height, width, height)
+                .gray_f32(&self.full, &mut self.small);
         }
-        resampler.as_mut().expect("set above").gray_f32(&grey, &mut small);
-    }
-    let (w, h) = (width as usize, height as usize);
-    out.resize(w * h, 0.0);
-    for y in 0..h {
-        for x in 0..w {
-            let (mut sum, mut n) = (0.0, 0.0);
-            for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    sum += small[yy * w + xx];
-                    n += 1.0;
+        out.resize(w * h, 0.0);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut sum, mut n) = (0.0, 0.0);
+                for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                        sum += self.small[yy * w + xx];
+                        n += 1.0;
+                    }
                 }
+                out[y * w + x] = sum / n;
             }
-            out[y * w + x] = sum / n;
         }
     }
 }
@@ -142,7 +144,7 @@ pub struct TemporalFilter<P> {
     /// Adaptive mode: grey level of the previous and current picture at matte size.
     grey_previous: Vec<f32>,
     grey: Vec<f32>,
-    grey_resampler: Option<crate::resample::Resampler>,
+    grey_scratch: GreyScratch,
     /// Pixels replaced by OFD so far.
     pub replaced_pixels: u64,
 }
@@ -156,7 +158,7 @@ impl<P: HasGuide> TemporalFilter<P> {
             scratch: Vec::new(),
             grey_previous: Vec::new(),
             grey: Vec::new(),
-            grey_resampler: None,
+            grey_scratch: GreyScratch::default(),
             replaced_pixels: 0,
         }
     }
@@ -185,7 +187,7 @@ impl<P: HasGuide> TemporalFilter<P> {
                     // Without a picture every pixel counts as moving: the model's alpha as it is.
                     return Some((payload, matte));
                 };
-                guide_grey(&guide, matte.width, matte.height, &mut self.grey_resampler, &mut self.grey);
+                self.grey_scratch.grey(&guide, matte.width, matte.height, &mut self.grey);
                 if self.previous.len() == matte.alpha.len() && self.grey_previous.len() == self.grey.len() {
                     self.scratch.clone_from(&matte.alpha);
                     adaptive(&self.previous, &self.scratch, &self.grey_previous, &self.grey, &mut matte.alpha);
