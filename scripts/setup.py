@@ -5,8 +5,8 @@
   into `.cache/onnxruntime/{cpu,gpu}/`.
 - Models: every `[[model]]` of `models/models.toml` into `models/`, sha256-checked.
 - Demo media: every `[[asset]]` of `assets/assets.toml` into `assets/`, sha256-checked.
-- With --test-tools: a virtual environment `.cache/venv` with numpy, opencv-python-headless and
-  onnxruntime, used by the tests' independent MODNet re-computation.
+- With --test-tools: a virtual environment `.cache/venv` with numpy, scipy, opencv-python-headless and
+  onnxruntime, used by the tests' independent re-computations (MODNet, the shared reference metrics).
 
 Wheels are cached in `.cache/wheels/`; a second run downloads nothing and finishes in well under a second.
 Nothing is downloaded at build time and no model file is committed.
