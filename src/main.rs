@@ -206,11 +206,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
 
     let source = pipeline.source().clone();
-    let total = match (source.frame_count, args.max_frames) {
-        (Some(n), Some(max)) => Some(n.min(max)),
-        (n, max) => n.or(max),
-    };
-    let bar = match total {
+    let bar = match source.frames_to_read(args.max_frames) {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),
     };

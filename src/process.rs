@@ -46,10 +46,7 @@ pub struct ProcessOptions {
 pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
     let source = source::open(&options.input)?;
     let info = source.info().clone();
-    let frames = match (info.frame_count, options.max_frames) {
-        (Some(n), Some(max)) => Some(n.min(max)),
-        (n, max) => n.or(max),
-    };
+    let frames = info.frames_to_read(options.max_frames);
     let output_kind = sink::output_kind(&options.output)?;
     if output_kind == sink::OutputKind::SinglePng && frames != Some(1) {
         return Err(SinkError::SingleImageOverflow(options.output.clone()).into());

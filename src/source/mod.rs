@@ -53,6 +53,17 @@ pub struct SourceInfo {
     pub live: bool,
 }
 
+impl SourceInfo {
+    /// How many frames a run will read when stopped after `max_frames`: `None` for an endless source
+    /// without a limit.
+    pub fn frames_to_read(&self, max_frames: Option<u64>) -> Option<u64> {
+        match (self.frame_count, max_frames) {
+            (Some(n), Some(max)) => Some(n.min(max)),
+            (n, max) => n.or(max),
+        }
+    }
+}
+
 /// A stream of RGB frames.
 pub trait FrameSource: Send {
     fn info(&self) -> &SourceInfo;
