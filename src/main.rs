@@ -16,7 +16,7 @@ use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOp
 use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
 use mattecam::process::{self, ProcessOptions};
-use mattecam::source::{FrameSource, SourceSpec, camera};
+use mattecam::source::{SourceSpec, camera};
 
 #[derive(Parser)]
 #[command(
@@ -269,16 +269,8 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
         bar.set_message(s.name.clone());
     };
-    let mut sizes = std::collections::BTreeSet::new();
     let items = if let Some(dir) = &args.dataset {
         let set = dataset::read_folder(dir, args.stills)?;
-        if let Some(first) = match &set {
-            dataset::EvalSet::Stills(items) => items.first(),
-            dataset::EvalSet::Clip { frames, .. } => frames.first(),
-        } {
-            let image = first.load()?;
-            sizes.insert((image.width, image.height));
-        }
         eval::eval_set(&mut predictor, &set, region, &save, progress)?
     } else if !args.cutouts.is_empty() {
         let default_size = if args.clip_frames.is_some() { (1280, 720) } else { (1920, 1080) };
@@ -303,7 +295,6 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             !spec.cutouts.is_empty() && !spec.backgrounds.is_empty(),
             "no cutout or background images found"
         );
-        sizes.insert((width, height));
         match args.clip_frames {
             Some(frames) => {
                 let mut all = Vec::new();
@@ -316,8 +307,6 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     } else if let Some(video) = &args.video {
         let mut source = mattecam::source::video::VideoSource::open(video)?;
-        let info = source.info().clone();
-        sizes.insert((info.width, info.height));
         eval::eval_flicker(&mut predictor, &mut source, args.max_frames, progress)?
     } else {
         anyhow::bail!("say what to evaluate: --dataset DIR, --cutouts ... --backgrounds ..., or --video FILE");
@@ -325,9 +314,9 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let report = eval::Report {
         mean: eval::report::MeanScores::of(&items),
+        resolution: eval::report::resolution_of(&items),
         items,
         region,
-        resolution: sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect::<Vec<_>>().join(", "),
         model: args.model.describe(),
         settings: format!(
             "temporal {}, upsample {}",

@@ -95,6 +95,8 @@ pub fn score(name: &str, pred: &[u8], gt: &[u8], width: u32, height: u32, region
     let m = mask.as_deref();
     ItemScores {
         name: name.to_string(),
+        width,
+        height,
         sad: metrics::sad(&p, &g, m),
         mse_x1e3: metrics::mse(&p, &g, m) * 1e3,
         mad_x1e3: metrics::mad(&p, &g, m) * 1e3,
@@ -198,7 +200,7 @@ pub fn eval_flicker(
         let mut grey = Vec::new();
         metrics::grey_from_rgb(&frame.rgb, &mut grey);
         let flicker = previous.as_ref().and_then(|(pa, pg)| metrics::flicker(&alpha, pa, &grey, pg));
-        let s = ItemScores::flicker_only(format!("{:06}", frame.seq), flicker);
+        let s = ItemScores::flicker_only(format!("{:06}", frame.seq), frame.width, frame.height, flicker);
         progress(&s);
         scores.push(s);
         previous = Some((alpha, grey));

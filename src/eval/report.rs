@@ -8,6 +8,11 @@ use super::{EvalError, Region};
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ItemScores {
     pub name: String,
+    /// Size of the scored image (reported once for the run, as `Report::resolution`).
+    #[serde(skip)]
+    pub width: u32,
+    #[serde(skip)]
+    pub height: u32,
     pub sad: f64,
     pub mse_x1e3: f64,
     pub mad_x1e3: f64,
@@ -22,9 +27,11 @@ pub struct ItemScores {
 }
 
 impl ItemScores {
-    pub fn flicker_only(name: String, flicker_x1e3: Option<f64>) -> Self {
+    pub fn flicker_only(name: String, width: u32, height: u32, flicker_x1e3: Option<f64>) -> Self {
         Self {
             name,
+            width,
+            height,
             sad: f64::NAN,
             mse_x1e3: f64::NAN,
             mad_x1e3: f64::NAN,
@@ -78,6 +85,12 @@ pub struct Report {
     pub model: String,
     pub settings: String,
     pub provider: String,
+}
+
+/// `WxH` of the scored images, or a list when they differ.
+pub fn resolution_of(items: &[ItemScores]) -> String {
+    let sizes: std::collections::BTreeSet<(u32, u32)> = items.iter().map(|i| (i.width, i.height)).collect();
+    sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect::<Vec<_>>().join(", ")
 }
 
 impl Report {
