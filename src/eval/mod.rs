@@ -151,19 +151,21 @@ pub fn eval_clip(
     let mut filter: TemporalFilter<EvalImage> = TemporalFilter::new(predictor.temporal);
     let mut upsampler = AlphaUpsampler::new(predictor.upsample);
     let mut scores = Vec::new();
-    let mut previous: Option<(Vec<u8>, Vec<u8>)> = None;
+    // The previous frame's prediction and truth in [0, 1], kept so each frame is converted once.
+    let mut previous: Option<(Vec<f64>, Vec<f64>)> = None;
     let mut finish = |image: EvalImage, matte: Matte, scores: &mut Vec<ItemScores>| -> Result<(), EvalError> {
         let mut pred = Vec::new();
         upsampler.upsample_u8(&matte, image.guide(), &mut pred);
         let item_name = format!("{name}/{}", image.name);
         save.save(&item_name, &image, &pred)?;
         let mut s = score(&item_name, &pred, &image.pha, image.width, image.height, region);
+        let (pred, gt) = (unit(&pred), unit(&image.pha));
         if let Some((prev_pred, prev_gt)) = &previous {
-            s.dtssd_x100 = Some(metrics::dtssd(&unit(&pred), &unit(prev_pred), &unit(&image.pha), &unit(prev_gt)));
+            s.dtssd_x100 = Some(metrics::dtssd(&pred, prev_pred, &gt, prev_gt));
         }
         progress(&s);
         scores.push(s);
-        previous = Some((pred, image.pha));
+        previous = Some((pred, gt));
         Ok(())
     };
     for (t, item) in frames.iter().enumerate() {
