@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mattecam::composite::Background;
-use mattecam::composite::Upsample;
+use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::eval::{self, Region, dataset};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
@@ -48,9 +47,29 @@ struct ProcessArgs {
     /// A .mp4 file, a .png file (single image) or a folder (PNG sequence).
     #[arg(short, long)]
     output: PathBuf,
-    /// `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH` or `transparent` (PNG output only).
+    /// `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH`, `video:PATH` (looped), or `transparent` /
+    /// `transparent:premultiplied` (PNG output only).
     #[arg(long, default_value = "blur")]
     background: String,
+    /// Where compositing runs: `auto` uses the GPU when one is found (a software Vulkan device counts),
+    /// else the CPU, and says so.
+    #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
+    compositor: CompositorKind,
+    /// Edge: alpha that maps to one half (raise to drop faint fringes).
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Edge: slope of the alpha curve around the threshold (1 keeps the model's soft edges).
+    #[arg(long, default_value_t = 1.0)]
+    contrast: f32,
+    /// Edge: erode the matte by this many pixels (negative: dilate).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    shrink_px: i32,
+    /// Edge: soften the matte with a Gaussian of this radius in pixels.
+    #[arg(long, default_value_t = 0)]
+    feather_px: u32,
+    /// Flip the picture left to right (the background image or video stays as it is).
+    #[arg(long)]
+    mirror: bool,
     /// Also write each frame's alpha as an 8-bit PNG (named by frame index) into this folder.
     #[arg(long)]
     alpha_dir: Option<PathBuf>,
@@ -185,19 +204,41 @@ fn main() -> ExitCode {
 fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let background: Background = args.background.parse()?;
     let input: SourceSpec = args.input.parse()?;
+    let edges = EdgeControls {
+        threshold: args.threshold,
+        contrast: args.contrast,
+        shrink_px: args.shrink_px,
+        feather_px: args.feather_px,
+    };
+    if edges.clamped() != edges {
+        anyhow::bail!(
+            "edge controls out of range: threshold 0..=1, contrast 0.1..=50, shrink and feather up to {} px",
+            mattecam::composite::edges::MAX_EDGE_PX
+        );
+    }
     let options = ProcessOptions {
         input,
         output: args.output.clone(),
         model: args.model.model,
         model_file: args.model.model_file.clone(),
         matter: args.model.matter_options(),
-        background,
+        composite: CompositeSettings {
+            background,
+            upsample: args.model.upsample,
+            edges,
+            mirror: args.mirror,
+            view: View::Composite,
+        },
+        compositor: args.compositor,
         temporal: args.model.temporal,
-        upsample: args.model.upsample,
         alpha_dir: args.alpha_dir.clone(),
         max_frames: args.max_frames,
     };
-    let pipeline = process::start(&options)?;
+    let started = process::start(&options)?;
+    if let Some(notice) = &started.compositor_notice {
+        eprintln!("{notice}");
+    }
+    let (pipeline, compositor) = (started.pipeline, started.compositor);
     if let Ok(library) = infer::runtime_library() {
         eprintln!("ONNX Runtime: {}", display(&library));
     }
@@ -235,7 +276,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     }
     let s = &summary.stats;
     println!(
-        "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame, composite {:.1} ms/frame, provider {}",
+        "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame, composite {:.1} ms/frame ({}), provider {}",
         display(&args.output),
         args.alpha_dir.as_ref().map(|d| format!(" and alpha PNGs in {}", display(d))).unwrap_or_default(),
         s.frames_written,
@@ -244,6 +285,7 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         summary.fps(),
         s.infer_ms_mean,
         s.composite_ms_mean,
+        compositor,
         summary.provider,
     );
     Ok(ExitCode::SUCCESS)

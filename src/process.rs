@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::composite::Upsample;
-use crate::composite::{Background, CompositeError, CpuCompositor};
+use crate::composite::{CompositeError, CompositeSettings, Compositor, CompositorKind};
 use crate::filter::temporal::TemporalMode;
 use crate::infer::{self, InferError, MatterOptions, ModelKind};
 use crate::models::{self, ManifestError};
@@ -34,16 +33,26 @@ pub struct ProcessOptions {
     /// A model file other than the manifest's.
     pub model_file: Option<PathBuf>,
     pub matter: MatterOptions,
-    pub background: Background,
+    /// Background, upsampling, edge controls, mirror.
+    pub composite: CompositeSettings,
+    pub compositor: CompositorKind,
     pub temporal: TemporalMode,
-    pub upsample: Upsample,
     /// Also write each frame's alpha as an 8-bit PNG here.
     pub alpha_dir: Option<PathBuf>,
     pub max_frames: Option<u64>,
 }
 
+/// A started run, and what the user should be told about how it runs.
+pub struct Started {
+    pub pipeline: Pipeline,
+    /// "cpu" or "gpu (adapter)".
+    pub compositor: String,
+    /// Why the GPU was not used when it was the default.
+    pub compositor_notice: Option<String>,
+}
+
 /// Checks the inputs, opens everything and starts the pipeline.
-pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
+pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     let source = source::open(&options.input)?;
     let info = source.info().clone();
     let frames = info.frames_to_read(options.max_frames);
@@ -51,10 +60,11 @@ pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
     if output_kind == sink::OutputKind::SinglePng && frames != Some(1) {
         return Err(SinkError::SingleImageOverflow(options.output.clone()).into());
     }
-    if output_kind == sink::OutputKind::Video && options.background.has_alpha() {
+    if output_kind == sink::OutputKind::Video && options.composite.background.has_alpha() {
         return Err(SinkError::NoAlpha(options.output.clone()).into());
     }
-    let compositor = CpuCompositor::new(options.background.clone())?;
+    let (compositor, compositor_notice) = Compositor::open(options.compositor, options.composite.clone())?;
+    let compositor_name = compositor.describe();
     let model_file = match &options.model_file {
         Some(path) => path.clone(),
         None => models::default_model_file(options.model)?,
@@ -76,7 +86,7 @@ pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
         info.width,
         info.height,
         info.fps,
-        options.background.has_alpha(),
+        options.composite.background.has_alpha(),
     )?);
     if let Some(dir) = &options.alpha_dir {
         sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
@@ -84,10 +94,9 @@ pub fn start(options: &ProcessOptions) -> Result<Pipeline, ProcessError> {
     let config = PipelineConfig {
         matter,
         temporal: options.temporal,
-        upsample: options.upsample,
         compositor,
         sinks,
         max_frames: options.max_frames,
     };
-    Ok(Pipeline::start(source, config))
+    Ok(Started { pipeline: Pipeline::start(source, config), compositor: compositor_name, compositor_notice })
 }

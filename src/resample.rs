@@ -27,12 +27,17 @@ struct Taps {
 
 impl Taps {
     fn new(kind: ResampleKind, src_len: usize, dst_len: usize) -> Self {
+        Self::over(kind, src_len, dst_len, 0.0, src_len as f64)
+    }
+
+    /// Taps that map `[start, start + extent)` of the input onto the whole output.
+    fn over(kind: ResampleKind, src_len: usize, dst_len: usize, start: f64, extent: f64) -> Self {
         let mut taps = Taps { offsets: vec![0], ..Default::default() };
-        let scale = src_len as f64 / dst_len as f64;
+        let scale = extent / dst_len as f64;
         for i in 0..dst_len {
             let (first, weights) = match kind {
-                ResampleKind::Area => area_weights(i, scale, src_len),
-                ResampleKind::Bilinear => triangle_weights(i, scale, src_len),
+                ResampleKind::Area => area_weights(i, start, scale, src_len),
+                ResampleKind::Bilinear => triangle_weights(i, start, scale, src_len),
             };
             taps.first.push(first as u32);
             taps.weights.extend(weights);
@@ -41,14 +46,25 @@ impl Taps {
         taps
     }
 
+    /// The table as one `u32` array for a shader: `[n, first[n], offsets[n + 1], weight bits...]`
+    /// (`shaders/resample.wgsl` reads it in this layout).
+    fn packed(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(1 + self.first.len() + self.offsets.len() + self.weights.len());
+        out.push(self.first.len() as u32);
+        out.extend(&self.first);
+        out.extend(&self.offsets);
+        out.extend(self.weights.iter().map(|w| w.to_bits()));
+        out
+    }
+
     fn of(&self, i: usize) -> (usize, &[f32]) {
         let (start, end) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
         (self.first[i] as usize, &self.weights[start..end])
     }
 }
 
-fn area_weights(i: usize, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
-    let (lo, hi) = (i as f64 * scale, ((i + 1) as f64 * scale).min(src_len as f64));
+fn area_weights(i: usize, start: f64, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
+    let (lo, hi) = (start + i as f64 * scale, (start + (i + 1) as f64 * scale).min(src_len as f64));
     let first = (lo.floor() as usize).min(src_len - 1);
     let mut weights = Vec::new();
     let mut j = first;
@@ -60,9 +76,9 @@ fn area_weights(i: usize, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
     trim_zeros(first, weights)
 }
 
-fn triangle_weights(i: usize, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
+fn triangle_weights(i: usize, start: f64, scale: f64, src_len: usize) -> (usize, Vec<f32>) {
     let support = scale.max(1.0);
-    let center = (i as f64 + 0.5) * scale - 0.5;
+    let center = start + (i as f64 + 0.5) * scale - 0.5;
     let lo = (center - support).floor().max(0.0) as usize;
     let hi = ((center + support).ceil() as usize).min(src_len - 1);
     let raw: Vec<f64> = (lo..=hi).map(|j| (1.0 - (j as f64 - center).abs() / support).max(0.0)).collect();
@@ -113,6 +129,36 @@ impl Resampler {
             vertical: Taps::new(kind, sh, dh),
             scratch: Vec::new(),
         }
+    }
+
+    /// Scales the input to cover the output and crops the overflow evenly from both sides (the picture is
+    /// centred and keeps its aspect ratio).
+    pub fn cover(kind: ResampleKind, src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> Self {
+        let (sw, sh, dw, dh) = (src_w as usize, src_h as usize, dst_w as usize, dst_h as usize);
+        assert!(sw > 0 && sh > 0 && dw > 0 && dh > 0, "empty image");
+        let scale = (dw as f64 / sw as f64).max(dh as f64 / sh as f64);
+        let (extent_x, extent_y) = ((dw as f64 / scale).min(sw as f64), (dh as f64 / scale).min(sh as f64));
+        Self {
+            kind,
+            src: (sw, sh),
+            dst: (dw, dh),
+            horizontal: Taps::over(kind, sw, dw, (sw as f64 - extent_x) / 2.0, extent_x),
+            vertical: Taps::over(kind, sh, dh, (sh as f64 - extent_y) / 2.0, extent_y),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Horizontal and vertical tables packed for `shaders/resample.wgsl`.
+    pub fn packed_taps(&self) -> (Vec<u32>, Vec<u32>) {
+        (self.horizontal.packed(), self.vertical.packed())
+    }
+
+    pub fn src_size(&self) -> (u32, u32) {
+        (self.src.0 as u32, self.src.1 as u32)
+    }
+
+    pub fn dst_size(&self) -> (u32, u32) {
+        (self.dst.0 as u32, self.dst.1 as u32)
     }
 
     /// The resampler in `slot`, rebuilt only when the filter or sizes changed.

@@ -1,12 +1,13 @@
-//! The CPU compositor: the reference every other compositor is compared with.
+//! The CPU compositor: the reference the GPU compositor (`crate::gpu`) is tested against. Every step
+//! computes in `f32` in the order its shader does, and rounds only where the shader rounds.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use super::background::{BackgroundMedia, Picture};
+use super::edges::apply_edges;
+use super::{AlphaUpsampler, Background, CompositeError, CompositeSettings, View};
+use crate::frame::{Frame, Matte};
+use crate::resample::{ResampleKind, Resampler};
 
-use super::{Background, CompositeError};
-use crate::frame::Frame;
-
-/// A composited frame: RGB, or RGBA with straight alpha for the transparent background.
+/// A composited frame: RGB, or RGBA for the transparent background.
 #[derive(Clone, Debug, Default)]
 pub struct Composite {
     pub width: u32,
@@ -23,166 +24,275 @@ pub fn blend(f: u8, b: u8, a: u8) -> u8 {
     ((f * a + b * (255 - a) + 127) / 255) as u8
 }
 
-/// Composites frames over one background, keeping the scaled background image and blur buffers between
-/// frames.
+/// Foreground `f` (0..=255) over background `b` (0..=255, fractional allowed) with 8-bit alpha `a`; for
+/// whole-number inputs the same as [`blend`]. `shaders/composite.wgsl` has the same expression.
+#[inline]
+pub fn over(f: f32, b: f32, a: f32) -> u8 {
+    ((f * a + b * (255.0 - a)) / 255.0 + 0.5).floor() as u8
+}
+
+/// Alpha in [0, 1] to 8 bits, rounded.
+#[inline]
+pub fn alpha_u8(alpha: f32) -> u8 {
+    (alpha.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8
+}
+
+/// The small image a blur background is blurred at, and the box radius there: the frame is shrunk so
+/// the radius (given for a 720-line frame, scaled with the frame) is about three pixels, box-blurred
+/// three times (close to a Gaussian) and enlarged back.
+pub fn blur_geometry(radius_px: u32, width: u32, height: u32) -> (u32, u32, u32) {
+    let radius = radius_px as f32 * height as f32 / 720.0;
+    let factor = (radius / 3.0).max(1.0);
+    let small = |side: u32| ((side as f32 / factor).round() as u32).max(1);
+    (small(width), small(height), (radius / factor).round() as u32)
+}
+
+/// Box-blur passes a blur background makes.
+pub const BLUR_PASSES: usize = 3;
+
+/// Side of the checkerboard squares behind a transparent composite in the split view, in pixels.
+pub const CHECKER_PX: u32 = 8;
+
+/// Composites frames, keeping its resamplers, the fitted background and scratch buffers between frames.
 pub struct CpuCompositor {
-    background: Background,
-    /// The background image as loaded, and its cover-fit copy for the current frame size.
-    image: Option<(u32, u32, Vec<u8>)>,
-    fitted: Option<(u32, u32, Vec<u8>)>,
-    resizer: Resizer,
-    blur_small: Vec<u8>,
-    blur_scratch: Vec<u8>,
-    blur_full: Vec<u8>,
+    settings: CompositeSettings,
+    media: BackgroundMedia,
+    upsampler: AlphaUpsampler,
+    alpha: Vec<f32>,
+    scratch: Vec<f32>,
+    /// Image, video or blur background, planar RGB in [0, 1] at frame size; `fitted` is the size an
+    /// image background was fitted to.
+    planes: Vec<f32>,
+    fitted: Option<(u32, u32)>,
+    fit: Option<Resampler>,
+    blur_down: Option<Resampler>,
+    blur_up: Option<Resampler>,
+    small: Vec<f32>,
+    small_scratch: Vec<f32>,
 }
 
 impl CpuCompositor {
-    /// Checks the background now (an unreadable image is an error here, not on the first frame).
-    pub fn new(background: Background) -> Result<Self, CompositeError> {
-        let image = match &background {
-            Background::Image(path) => {
-                let (w, h, rgb) = crate::source::image::load_rgb(path)
-                    .map_err(|err| CompositeError::BackgroundImage { path: path.clone(), reason: err.to_string() })?;
-                Some((w, h, rgb))
-            }
-            _ => None,
-        };
+    /// Checks the background now (an unreadable image or video is an error here, not on the first frame).
+    pub fn new(settings: CompositeSettings) -> Result<Self, CompositeError> {
+        let media = BackgroundMedia::open(&settings.background)?;
         Ok(Self {
-            background,
-            image,
+            upsampler: AlphaUpsampler::new(settings.upsample),
+            settings,
+            media,
+            alpha: Vec::new(),
+            scratch: Vec::new(),
+            planes: Vec::new(),
             fitted: None,
-            resizer: Resizer::new(),
-            blur_small: Vec::new(),
-            blur_scratch: Vec::new(),
-            blur_full: Vec::new(),
+            fit: None,
+            blur_down: None,
+            blur_up: None,
+            small: Vec::new(),
+            small_scratch: Vec::new(),
         })
     }
 
-    pub fn background(&self) -> &Background {
-        &self.background
+    pub fn settings(&self) -> &CompositeSettings {
+        &self.settings
     }
 
-    /// Composites `frame` with its frame-size 8-bit `alpha`; `foreground` (frame-size RGB, e.g. RVM's
-    /// prediction) replaces the frame's own colours where given.
-    pub fn composite(&mut self, frame: &Frame, alpha: &[u8], foreground: Option<&[u8]>, out: &mut Composite) {
+    /// Composites `frame` with its model-size `matte`: the frame-size 8-bit alpha (mirrored with the
+    /// picture) into `alpha`, the picture into `out`. A model's foreground colours (RVM) replace the
+    /// frame's where given at frame size.
+    pub fn composite(
+        &mut self,
+        frame: &Frame,
+        matte: &Matte,
+        alpha: &mut Vec<u8>,
+        out: &mut Composite,
+    ) -> Result<(), CompositeError> {
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let mut full = std::mem::take(&mut self.alpha);
+        self.upsampler.upsample_f32(matte, frame.guide(), &mut full);
+        apply_edges(&mut full, &mut self.scratch, w, h, &self.settings.edges);
+        let mirror = self.settings.mirror;
+        alpha.resize(w * h, 0);
+        for y in 0..h {
+            for x in 0..w {
+                alpha[y * w + x] = alpha_u8(full[y * w + mirrored(x, w, mirror)]);
+            }
+        }
+        self.alpha = full;
+        self.fill_background(frame)?;
+        let fg = matte.foreground.as_deref().filter(|f| f.len() == frame.rgb.len()).unwrap_or(&frame.rgb);
+        let composite = match self.settings.view {
+            View::Composite => &mut *out,
+            View::Split => &mut Composite::default(),
+        };
+        self.blend(frame, fg, alpha, composite);
+        if self.settings.view == View::Split {
+            let composite = std::mem::take(composite);
+            let premultiplied = self.settings.background == Background::Transparent { premultiplied: true };
+            split_view(frame, alpha, &composite, mirror, premultiplied, out);
+        }
+        Ok(())
+    }
+
+    /// Fills `planes` for image, video and blur backgrounds.
+    fn fill_background(&mut self, frame: &Frame) -> Result<(), CompositeError> {
         let (w, h) = (frame.width, frame.height);
-        assert_eq!(alpha.len(), frame.pixel_count(), "alpha must be at frame size");
-        let fg = foreground.filter(|f| f.len() == frame.rgb.len()).unwrap_or(&frame.rgb);
-        out.width = w;
-        out.height = h;
-        match self.background.clone() {
-            Background::Transparent => {
-                out.channels = 4;
-                out.pixels.resize(frame.pixel_count() * 4, 0);
-                for ((o, f), &a) in out.pixels.chunks_exact_mut(4).zip(fg.chunks_exact(3)).zip(alpha) {
-                    o[..3].copy_from_slice(f);
+        let n = w as usize * h as usize;
+        match self.settings.background {
+            Background::Blur { radius_px } => {
+                let (sw, sh, radius) = blur_geometry(radius_px, w, h);
+                self.small.resize(3 * sw as usize * sh as usize, 0.0);
+                Resampler::reuse(&mut self.blur_down, ResampleKind::Area, w, h, sw, sh).rgb8_to_planar(
+                    &frame.rgb,
+                    &mut self.small,
+                    1.0 / 255.0,
+                    0.0,
+                );
+                for _ in 0..BLUR_PASSES {
+                    box_blur_planes(&mut self.small, &mut self.small_scratch, sw as usize, sh as usize, radius as usize);
+                }
+                self.planes.resize(3 * n, 0.0);
+                let up = Resampler::reuse(&mut self.blur_up, ResampleKind::Bilinear, sw, sh, w, h);
+                let small_n = sw as usize * sh as usize;
+                for c in 0..3 {
+                    up.gray_f32(&self.small[c * small_n..(c + 1) * small_n], &mut self.planes[c * n..(c + 1) * n]);
+                }
+            }
+            Background::Image(_) | Background::Video(_) => {
+                let picture = self.media.next_picture()?.expect("image and video backgrounds have media");
+                let Picture { width: pw, height: ph, rgb, fresh } = picture;
+                if !fresh && self.fitted == Some((w, h)) {
+                    return Ok(());
+                }
+                if !self.fit.as_ref().is_some_and(|r| r.src_size() == (pw, ph) && r.dst_size() == (w, h)) {
+                    self.fit = Some(Resampler::cover(ResampleKind::Bilinear, pw, ph, w, h));
+                }
+                self.planes.resize(3 * n, 0.0);
+                self.fit.as_mut().expect("set above").rgb8_to_planar(rgb, &mut self.planes, 1.0 / 255.0, 0.0);
+                self.fitted = Some((w, h));
+            }
+            Background::Color(_) | Background::Transparent { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn blend(&self, frame: &Frame, fg: &[u8], alpha: &[u8], out: &mut Composite) {
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let n = w * h;
+        let mirror = self.settings.mirror;
+        let background = &self.settings.background;
+        out.width = frame.width;
+        out.height = frame.height;
+        out.channels = if background.has_alpha() { 4 } else { 3 };
+        let channels = out.channels as usize;
+        out.pixels.resize(n * channels, 0);
+        // The person (and a blur made from the frame) is mirrored; an image, video or colour is not.
+        let bg_mirror = mirror && background.follows_frame();
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                let person = y * w + mirrored(x, w, mirror);
+                let bg_index = y * w + mirrored(x, w, bg_mirror);
+                let a = alpha[i];
+                let af = a as f32;
+                let o = &mut out.pixels[i * channels..(i + 1) * channels];
+                for c in 0..3 {
+                    let f = fg[person * 3 + c] as f32;
+                    o[c] = match background {
+                        Background::Color(colour) => over(f, colour[c] as f32, af),
+                        Background::Transparent { premultiplied: false } => fg[person * 3 + c],
+                        Background::Transparent { premultiplied: true } => (f * af / 255.0 + 0.5).floor() as u8,
+                        _ => over(f, self.planes[c * n + bg_index] * 255.0, af),
+                    };
+                }
+                if channels == 4 {
                     o[3] = a;
                 }
             }
-            Background::Color(color) => {
-                out.channels = 3;
-                out.pixels.resize(frame.pixel_count() * 3, 0);
-                for ((o, f), &a) in out.pixels.chunks_exact_mut(3).zip(fg.chunks_exact(3)).zip(alpha) {
-                    for c in 0..3 {
-                        o[c] = blend(f[c], color[c], a);
-                    }
-                }
-            }
-            Background::Image(_) => {
-                self.fit_image(w, h);
-                let bg = &self.fitted.as_ref().expect("fitted above").2;
-                blend_over(fg, bg, alpha, out);
-            }
-            Background::Blur { radius_px } => {
-                self.blur_frame(frame, radius_px);
-                let bg = std::mem::take(&mut self.blur_full);
-                blend_over(fg, &bg, alpha, out);
-                self.blur_full = bg;
-            }
-        }
-    }
-
-    fn fit_image(&mut self, width: u32, height: u32) {
-        if self.fitted.as_ref().is_some_and(|(w, h, _)| (*w, *h) == (width, height)) {
-            return;
-        }
-        let (iw, ih, rgb) = self.image.as_ref().expect("image background has an image");
-        let src = ImageRef::new(*iw, *ih, rgb, PixelType::U8x3).expect("image buffer matches its size");
-        let mut dst = Image::new(width, height, PixelType::U8x3);
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
-            .fit_into_destination(Some((0.5, 0.5)));
-        self.resizer.resize(&src, &mut dst, &options).expect("same pixel types");
-        self.fitted = Some((width, height, dst.into_vec()));
-    }
-
-    /// Blurs the frame into `blur_full`: shrink so the radius is a few pixels, three box passes (close to
-    /// a Gaussian), enlarge back.
-    fn blur_frame(&mut self, frame: &Frame, radius_px: u32) {
-        let (w, h) = (frame.width, frame.height);
-        // The radius is given for a 720-line frame; scale it with the frame.
-        let radius = (radius_px as f32 * h as f32 / 720.0).max(0.0);
-        let factor = (radius / 3.0).max(1.0);
-        let (sw, sh) = (((w as f32 / factor).round() as u32).max(1), ((h as f32 / factor).round() as u32).max(1));
-        let small_radius = (radius / factor).round() as usize;
-        let src = ImageRef::new(w, h, &frame.rgb, PixelType::U8x3).expect("frame buffer matches its size");
-        self.blur_small.resize(sw as usize * sh as usize * 3, 0);
-        let area = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
-        {
-            let mut small = Image::from_slice_u8(sw, sh, &mut self.blur_small, PixelType::U8x3).expect("sized above");
-            self.resizer.resize(&src, &mut small, &area).expect("same pixel types");
-        }
-        for _ in 0..3 {
-            box_blur_rgb(&mut self.blur_small, &mut self.blur_scratch, sw as usize, sh as usize, small_radius);
-        }
-        self.blur_full.resize(frame.rgb.len(), 0);
-        let small = ImageRef::new(sw, sh, &self.blur_small, PixelType::U8x3).expect("sized above");
-        let mut full = Image::from_slice_u8(w, h, &mut self.blur_full, PixelType::U8x3).expect("sized above");
-        let bilinear = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        self.resizer.resize(&small, &mut full, &bilinear).expect("same pixel types");
-    }
-}
-
-fn blend_over(fg: &[u8], bg: &[u8], alpha: &[u8], out: &mut Composite) {
-    out.channels = 3;
-    out.pixels.resize(alpha.len() * 3, 0);
-    for (((o, f), b), &a) in out.pixels.chunks_exact_mut(3).zip(fg.chunks_exact(3)).zip(bg.chunks_exact(3)).zip(alpha) {
-        for c in 0..3 {
-            o[c] = blend(f[c], b[c], a);
         }
     }
 }
 
-/// One box-blur pass of `radius` pixels, horizontally then vertically, edges clamped.
-pub fn box_blur_rgb(image: &mut [u8], scratch: &mut Vec<u8>, width: usize, height: usize, radius: usize) {
+#[inline]
+fn mirrored(x: usize, width: usize, mirror: bool) -> usize {
+    if mirror { width - 1 - x } else { x }
+}
+
+/// Box blur of `radius` over planar RGB, horizontal then vertical, edge pixels repeated; each output is
+/// the window's sum from its lowest index, divided by the window size.
+pub fn box_blur_planes(planes: &mut [f32], scratch: &mut Vec<f32>, width: usize, height: usize, radius: usize) {
     if radius == 0 {
         return;
     }
-    scratch.resize(image.len(), 0);
-    let window = (2 * radius + 1) as u32;
-    let clamp = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
-    for y in 0..height {
-        let row = &image[y * width * 3..(y + 1) * width * 3];
-        let out = &mut scratch[y * width * 3..(y + 1) * width * 3];
-        for c in 0..3 {
-            let mut sum: u32 =
-                (-(radius as isize)..=radius as isize).map(|i| row[clamp(i, width) * 3 + c] as u32).sum();
+    scratch.resize(planes.len(), 0.0);
+    let r = radius as isize;
+    let window = (2 * radius + 1) as f32;
+    let n = width * height;
+    for c in 0..3 {
+        let plane = &mut planes[c * n..(c + 1) * n];
+        let tmp = &mut scratch[c * n..(c + 1) * n];
+        for y in 0..height {
             for x in 0..width {
-                out[x * 3 + c] = ((sum + window / 2) / window) as u8;
-                let add = row[clamp(x as isize + radius as isize + 1, width) * 3 + c] as u32;
-                let sub = row[clamp(x as isize - radius as isize, width) * 3 + c] as u32;
-                sum = sum + add - sub;
+                let sum = (-r..=r)
+                    .fold(0.0f32, |s, i| s + plane[y * width + (x as isize + i).clamp(0, width as isize - 1) as usize]);
+                tmp[y * width + x] = sum / window;
+            }
+        }
+        for y in 0..height {
+            for x in 0..width {
+                let sum = (-r..=r)
+                    .fold(0.0f32, |s, i| s + tmp[(y as isize + i).clamp(0, height as isize - 1) as usize * width + x]);
+                plane[y * width + x] = sum / window;
             }
         }
     }
-    for x in 0..width {
-        for c in 0..3 {
-            let at = |y: usize| scratch[(y * width + x) * 3 + c] as u32;
-            let mut sum: u32 = (-(radius as isize)..=radius as isize).map(|i| at(clamp(i, height))).sum();
-            for y in 0..height {
-                image[(y * width + x) * 3 + c] = ((sum + window / 2) / window) as u8;
-                sum = sum + at(clamp(y as isize + radius as isize + 1, height))
-                    - at(clamp(y as isize - radius as isize, height));
+}
+
+/// Original | alpha | composite side by side, each at half size (2x2 means), into `out` (RGB,
+/// `3 * (width / 2)` by `height / 2`). A transparent composite is shown over a checkerboard.
+pub fn split_view(
+    frame: &Frame,
+    alpha: &[u8],
+    composite: &Composite,
+    mirror: bool,
+    premultiplied: bool,
+    out: &mut Composite,
+) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (pw, ph) = (w / 2, h / 2);
+    out.width = (3 * pw) as u32;
+    out.height = ph as u32;
+    out.channels = 3;
+    out.pixels.resize(3 * pw * ph * 3, 0);
+    let channels = composite.channels as usize;
+    let mean4 = |value: &dyn Fn(usize, usize) -> f32, px: usize, py: usize| {
+        let sum = value(2 * px, 2 * py)
+            + value(2 * px + 1, 2 * py)
+            + value(2 * px, 2 * py + 1)
+            + value(2 * px + 1, 2 * py + 1);
+        (sum / 4.0 + 0.5).floor() as u8
+    };
+    for py in 0..ph {
+        for px in 0..pw {
+            let checker = if ((px as u32 / CHECKER_PX) + (py as u32 / CHECKER_PX)).is_multiple_of(2) { 153.0 } else { 102.0 };
+            for c in 0..3 {
+                let original = |x: usize, y: usize| frame.rgb[(y * w + mirrored(x, w, mirror)) * 3 + c] as f32;
+                let matte = |x: usize, y: usize| alpha[y * w + x] as f32;
+                let shown = |x: usize, y: usize| {
+                    let p = &composite.pixels[(y * w + x) * channels..(y * w + x + 1) * channels];
+                    let v = p[c] as f32;
+                    if channels == 3 {
+                        return v;
+                    }
+                    let a = p[3] as f32;
+                    if premultiplied {
+                        v + checker * (255.0 - a) / 255.0
+                    } else {
+                        (v * a + checker * (255.0 - a)) / 255.0
+                    }
+                };
+                let row = &mut out.pixels[py * 3 * pw * 3..(py + 1) * 3 * pw * 3];
+                row[px * 3 + c] = mean4(&original, px, py);
+                row[(pw + px) * 3 + c] = mean4(&matte, px, py);
+                row[(2 * pw + px) * 3 + c] = mean4(&shown, px, py);
             }
         }
     }

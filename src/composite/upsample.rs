@@ -32,7 +32,7 @@ pub struct AlphaUpsampler {
     down: Option<Resampler>,
     up: Option<Resampler>,
     scratch: Vec<f32>,
-    /// Guided mode: the frame's channels (planar, [0, 1]) and one upsampled coefficient plane.
+    /// Guided mode: the frame at model resolution (planar, [0, 1]) and one upsampled coefficient plane.
     colour: Vec<f32>,
     plane: Vec<f32>,
 }
@@ -72,30 +72,25 @@ impl AlphaUpsampler {
     fn guided(&mut self, matte: &Matte, guide: Guide, out: &mut [f32]) {
         let (lw, lh) = (matte.width, matte.height);
         let n_full = out.len();
-        // The guide's channels in [0, 1], planar, at full resolution and at model resolution.
-        let full = &mut self.colour;
-        full.resize(3 * n_full, 0.0);
-        for (i, p) in guide.rgb.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                full[c * n_full + i] = p[c] as f32 / 255.0;
-            }
-        }
-        let n_low = matte.pixel_count();
-        let mut low = vec![0.0f32; 3 * n_low];
-        let down = Resampler::reuse(&mut self.down, ResampleKind::Area, guide.width, guide.height, lw, lh);
-        for c in 0..3 {
-            down.gray_f32(&full[c * n_full..(c + 1) * n_full], &mut low[c * n_low..(c + 1) * n_low]);
-        }
+        // The guide at model resolution, planar, in [0, 1].
+        let low = &mut self.colour;
+        low.resize(3 * matte.pixel_count(), 0.0);
+        Resampler::reuse(&mut self.down, ResampleKind::Area, guide.width, guide.height, lw, lh).rgb8_to_planar(
+            guide.rgb,
+            low,
+            1.0 / 255.0,
+            0.0,
+        );
         let coefficients =
-            colour_guided_coefficients(&low, &matte.alpha, lw as usize, lh as usize, GUIDED_RADIUS_PX, GUIDED_EPS);
+            colour_guided_coefficients(low, &matte.alpha, lw as usize, lh as usize, GUIDED_RADIUS_PX, GUIDED_EPS);
         let up = Resampler::reuse(&mut self.up, ResampleKind::Bilinear, lw, lh, guide.width, guide.height);
         let plane = &mut self.plane;
         plane.resize(n_full, 0.0);
         up.gray_f32(&coefficients[3], out);
         for c in 0..3 {
             up.gray_f32(&coefficients[c], plane);
-            for (i, (o, a)) in out.iter_mut().zip(plane.iter()).enumerate() {
-                *o += a * full[c * n_full + i];
+            for ((o, a), p) in out.iter_mut().zip(plane.iter()).zip(guide.rgb.chunks_exact(3)) {
+                *o += a * (p[c] as f32 / 255.0);
             }
         }
         for o in out.iter_mut() {

@@ -15,8 +15,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 pub use latest::LatestSlot;
 pub use stats::{PipelineStats, StatsSnapshot};
 
-use crate::composite::Upsample;
-use crate::composite::{AlphaUpsampler, Composite, CpuCompositor};
+use crate::composite::{Composite, CompositeError, Compositor};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter, ProviderInUse};
@@ -31,6 +30,8 @@ pub enum PipelineError {
     Infer(#[from] InferError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Composite(#[from] CompositeError),
     #[error("the {0} stage panicked")]
     Panicked(String),
 }
@@ -41,8 +42,8 @@ const CHANNEL_FRAMES: usize = 2;
 pub struct PipelineConfig {
     pub matter: Box<dyn Matter>,
     pub temporal: TemporalMode,
-    pub upsample: Upsample,
-    pub compositor: CpuCompositor,
+    /// Upsamples, shapes and composites the alpha (CPU or GPU).
+    pub compositor: Compositor,
     pub sinks: Vec<Box<dyn Sink>>,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
@@ -162,7 +163,6 @@ impl Pipeline {
         let s = Arc::clone(&shared);
         let post = PostStage {
             filter: TemporalFilter::new(config.temporal),
-            upsampler: AlphaUpsampler::new(config.upsample),
             compositor: config.compositor,
             spent_outputs: output_buffers_rx,
         };
@@ -313,8 +313,7 @@ fn infer_stage(
 
 struct PostStage {
     filter: TemporalFilter<Frame>,
-    upsampler: AlphaUpsampler,
-    compositor: CpuCompositor,
+    compositor: Compositor,
     /// Alpha and composite buffers the sinks are done with.
     spent_outputs: Receiver<(Vec<u8>, Composite)>,
 }
@@ -332,13 +331,13 @@ impl PostStage {
                 return Ok(());
             }
             if let Some((frame, matte)) = self.filter.push(frame, matte)
-                && !self.finish_frame(frame, matte, output, spent_mattes, shared)
+                && !self.finish_frame(frame, matte, output, spent_mattes, shared)?
             {
                 return Ok(());
             }
         }
         if let Some((frame, matte)) = self.filter.flush() {
-            self.finish_frame(frame, matte, output, spent_mattes, shared);
+            self.finish_frame(frame, matte, output, spent_mattes, shared)?;
         }
         Ok(())
     }
@@ -351,16 +350,13 @@ impl PostStage {
         output: &Sender<Output>,
         spent: &Sender<Matte>,
         shared: &Shared,
-    ) -> bool {
+    ) -> Result<bool, PipelineError> {
         let started = Instant::now();
         let (mut alpha, mut composite) = self.spent_outputs.try_recv().unwrap_or_default();
-        self.upsampler.upsample_u8(&matte, frame.guide(), &mut alpha);
-        let foreground =
-            matte.foreground.as_deref().filter(|_| (matte.width, matte.height) == (frame.width, frame.height));
-        self.compositor.composite(&frame, &alpha, foreground, &mut composite);
+        self.compositor.composite(&frame, &matte, &mut alpha, &mut composite)?;
         shared.stats.record_composite(started.elapsed().as_secs_f64() * 1000.0);
         let _ = spent.try_send(matte);
-        output.send(Output { frame, alpha, composite }).is_ok()
+        Ok(output.send(Output { frame, alpha, composite }).is_ok())
     }
 }
 
