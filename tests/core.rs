@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use mattecam::composite::cpu::{blend, box_blur_rgb};
-use mattecam::composite::{Background, Composite, CpuCompositor};
+use mattecam::composite::cpu::{blend, box_blur_planes};
+use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor};
 use mattecam::filter::temporal::{OFD_TOLERANCE, TemporalFilter, TemporalMode, ema, ofd};
 use mattecam::frame::{Frame, Matte};
 use mattecam::sink::{Partial, SinkError};
@@ -16,6 +16,21 @@ use mattecam::source::{FrameSource, SourceError, SourceSpec};
 
 fn matte(seq: u64, alpha: &[f32]) -> Matte {
     Matte { seq, width: alpha.len() as u32, height: 1, alpha: alpha.to_vec(), foreground: None, infer_ms: 0.0 }
+}
+
+/// Composites with a frame-size 8-bit alpha (and optional foreground) on the CPU reference.
+fn composite_cpu(background: Background, f: &Frame, alpha: &[u8], foreground: Option<&[u8]>, out: &mut Composite) {
+    let matte = Matte {
+        width: f.width,
+        height: f.height,
+        alpha: alpha.iter().map(|&a| a as f32 / 255.0).collect(),
+        foreground: foreground.map(<[u8]>::to_vec),
+        ..Default::default()
+    };
+    let settings = CompositeSettings { background, ..Default::default() };
+    let mut alpha_out = Vec::new();
+    CpuCompositor::new(settings).unwrap().composite(f, &matte, &mut alpha_out, out).unwrap();
+    assert_eq!(alpha_out, alpha, "8-bit alpha survives the round trip through f32");
 }
 
 fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Frame {
@@ -160,17 +175,17 @@ fn colour_and_transparent_composites_on_hand_computed_pixels() {
     let f = frame(2, 1, vec![200, 100, 0, 10, 20, 30]);
     let alpha = [255u8, 51];
     let mut out = Composite::default();
-    CpuCompositor::new(Background::Color([0, 255, 100])).unwrap().composite(&f, &alpha, None, &mut out);
+    composite_cpu(Background::Color([0, 255, 100]), &f, &alpha, None, &mut out);
     assert_eq!((out.channels, out.width, out.height), (3, 2, 1));
     // Pixel 1: (10*51 + 0*204)/255 = 2, (20*51 + 255*204)/255 = 208, (30*51 + 100*204)/255 = 86.
     assert_eq!(out.pixels, [200, 100, 0, 2, 208, 86]);
 
     // A predicted foreground (RVM's) replaces the frame's colours.
     let fg = [0u8, 0, 0, 255, 255, 255];
-    CpuCompositor::new(Background::Color([0, 0, 0])).unwrap().composite(&f, &alpha, Some(&fg), &mut out);
+    composite_cpu(Background::Color([0, 0, 0]), &f, &alpha, Some(&fg), &mut out);
     assert_eq!(out.pixels, [0, 0, 0, 51, 51, 51]);
 
-    CpuCompositor::new(Background::Transparent).unwrap().composite(&f, &alpha, None, &mut out);
+    composite_cpu(Background::Transparent { premultiplied: false }, &f, &alpha, None, &mut out);
     assert_eq!(out.channels, 4);
     assert_eq!(out.pixels, [200, 100, 0, 255, 10, 20, 30, 51]);
 }
@@ -184,8 +199,8 @@ fn transparent_output_over_a_colour_equals_the_colour_mode() {
     let alpha: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
     let colour = [30, 200, 90];
     let (mut rgba, mut direct) = (Composite::default(), Composite::default());
-    CpuCompositor::new(Background::Transparent).unwrap().composite(&f, &alpha, None, &mut rgba);
-    CpuCompositor::new(Background::Color(colour)).unwrap().composite(&f, &alpha, None, &mut direct);
+    composite_cpu(Background::Transparent { premultiplied: false }, &f, &alpha, None, &mut rgba);
+    composite_cpu(Background::Color(colour), &f, &alpha, None, &mut direct);
     let over: Vec<u8> =
         rgba.pixels.chunks_exact(4).flat_map(|p| (0..3).map(move |c| blend(p[c], colour[c], p[3]))).collect();
     assert_eq!(over, direct.pixels);
@@ -193,19 +208,22 @@ fn transparent_output_over_a_colour_equals_the_colour_mode() {
 
 #[test]
 fn blur_keeps_flat_colour_and_softens_edges() {
-    let mut img = vec![0u8; 9 * 3];
-    img[4 * 3..4 * 3 + 3].copy_from_slice(&[90, 90, 90]);
+    // Planar RGB, 9x1: one bright pixel in each plane.
+    let mut planes = vec![0.0f32; 9 * 3];
+    for c in 0..3 {
+        planes[c * 9 + 4] = 90.0;
+    }
     let mut scratch = Vec::new();
-    box_blur_rgb(&mut img, &mut scratch, 9, 1, 1);
+    box_blur_planes(&mut planes, &mut scratch, 9, 1, 1);
     // A 3-wide box spreads the bright pixel over three pixels: 90/3 = 30 each.
-    assert_eq!(&img[9..18], &[30; 9]);
-    assert_eq!(&img[0..3], &[0, 0, 0]);
+    assert_eq!(&planes[3..6], &[30.0; 3]);
+    assert_eq!(&planes[0..3], &[0.0; 3]);
 
     // The blurred-background composite of a flat frame is the frame itself, wherever alpha is.
     let f = frame(40, 30, [17u8, 99, 201].repeat(40 * 30));
     let alpha: Vec<u8> = (0..40 * 30).map(|i| (i % 256) as u8).collect();
     let mut out = Composite::default();
-    CpuCompositor::new(Background::Blur { radius_px: 30 }).unwrap().composite(&f, &alpha, None, &mut out);
+    composite_cpu(Background::Blur { radius_px: 30 }, &f, &alpha, None, &mut out);
     assert_eq!(out.pixels, f.rgb);
 }
 
@@ -218,12 +236,12 @@ fn image_background_covers_the_frame() {
     mattecam::sink::png::write_png(&path, 4, 2, 3, &bg).unwrap();
     let f = frame(2, 2, vec![0; 12]);
     let mut out = Composite::default();
-    let mut compositor = CpuCompositor::new(Background::Image(path)).unwrap();
-    compositor.composite(&f, &[0; 4], None, &mut out);
+    composite_cpu(Background::Image(path), &f, &[0; 4], None, &mut out);
     assert_eq!(out.pixels[0..3], [255, 0, 0]);
     assert_eq!(out.pixels[3..6], [0, 0, 255]);
 
-    let err = CpuCompositor::new(Background::Image(dir.path().join("missing.png"))).err().unwrap();
+    let settings = CompositeSettings { background: Background::Image(dir.path().join("missing.png")), ..Default::default() };
+    let err = CpuCompositor::new(settings).err().unwrap();
     assert!(err.to_string().contains("missing.png"), "{err}");
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use mattecam::composite::{AlphaUpsampler, Background, CpuCompositor, Upsample};
+use mattecam::composite::{AlphaUpsampler, Background, CompositeSettings, Compositor, CpuCompositor, Upsample};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::{Frame, Matte};
 use mattecam::infer::{self, InferError, Matter, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
@@ -183,6 +183,10 @@ fn cuda_request_without_cuda_support_falls_back_to_cpu_and_says_why() {
     }
 }
 
+fn cpu_compositor(settings: CompositeSettings) -> Compositor {
+    Compositor::Cpu(Box::new(CpuCompositor::new(settings).unwrap()))
+}
+
 #[test]
 fn file_pipeline_writes_every_frame_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,8 +196,7 @@ fn file_pipeline_writes_every_frame_in_order() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Ofd,
-        upsample: Upsample::Area,
-        compositor: CpuCompositor::new(Background::Color([0, 255, 0])).unwrap(),
+        compositor: cpu_compositor(CompositeSettings { background: Background::Color([0, 255, 0]), upsample: Upsample::Area, ..Default::default() }),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(PngSequenceSink::create(&alpha_out, Content::Alpha).unwrap()),
@@ -225,8 +228,7 @@ fn live_source_drops_stale_frames_instead_of_falling_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        upsample: Upsample::Bilinear,
-        compositor: CpuCompositor::new(Background::Blur { radius_px: 8 }).unwrap(),
+        compositor: cpu_compositor(CompositeSettings { background: Background::Blur { radius_px: 8 }, upsample: Upsample::Bilinear, ..Default::default() }),
         sinks: vec![Box::new(PngSequenceSink::create(&dir.path().join("o"), Content::Alpha).unwrap())],
         max_frames: None,
     };
@@ -250,8 +252,7 @@ fn failing_stage_leaves_no_output_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        upsample: Upsample::Area,
-        compositor: CpuCompositor::new(Background::Transparent).unwrap(),
+        compositor: cpu_compositor(CompositeSettings { background: Background::Transparent { premultiplied: false }, upsample: Upsample::Area, ..Default::default() }),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(mattecam::sink::png::SinglePngSink::create(&dir.path().join("one.png")).unwrap()),
