@@ -27,33 +27,12 @@ struct GuidedParams {
 // `apply`: the frame (packed RGBA8), the upsampled coefficients (a_r, a_g, a_b, b planes).
 @group(0) @binding(5) var<storage, read> frame: array<u32>;
 
-const STATS: u32 = 13u;
-
 fn window(i: u32, n: u32) -> vec2<u32> {
     return vec2<u32>(select(0u, i - params.radius, i >= params.radius), min(i + params.radius + 1u, n));
 }
 
-// Statistic `s` of low-resolution pixel `k`: I_r, I_g, I_b, p, I_c * p (3), I_x * I_y (rr rg rb gg gb bb).
-fn statistic(s: u32, k: u32) -> f32 {
-    let n = params.width * params.height;
-    if s < 3u {
-        return guide[s * n + k];
-    }
-    if s == 3u {
-        return alpha[k];
-    }
-    if s < 7u {
-        return guide[(s - 4u) * n + k] * alpha[k];
-    }
-    var pairs = array<vec2<u32>, 6>(
-        vec2<u32>(0u, 0u), vec2<u32>(0u, 1u), vec2<u32>(0u, 2u),
-        vec2<u32>(1u, 1u), vec2<u32>(1u, 2u), vec2<u32>(2u, 2u),
-    );
-    let pair = pairs[s - 7u];
-    return guide[pair.x * n + k] * guide[pair.y * n + k];
-}
-
-// Horizontal window means of the 13 statistics.
+// Horizontal window means of the 13 statistics, planes in this order: I_r, I_g, I_b, p, I_c * p (3),
+// I_x * I_y (rr rg rb gg gb bb). Each sum runs over the window from its lowest index, as on the CPU.
 @compute @workgroup_size(16, 16)
 fn stats_h(@builtin(global_invocation_id) id: vec3<u32>) {
     if id.x >= params.width || id.y >= params.height {
@@ -61,14 +40,40 @@ fn stats_h(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let n = params.width * params.height;
     let range = window(id.x, params.width);
-    let count = f32(range.y - range.x);
-    for (var s = 0u; s < STATS; s++) {
-        var sum = 0.0;
-        for (var x = range.x; x < range.y; x++) {
-            sum += statistic(s, id.y * params.width + x);
-        }
-        dst[s * n + id.y * params.width + id.x] = sum / count;
+    var mean_i = vec3<f32>(0.0);
+    var mean_p = 0.0;
+    var mean_ip = vec3<f32>(0.0);
+    var diagonal = vec3<f32>(0.0);
+    var off_diagonal = vec3<f32>(0.0);
+    for (var x = range.x; x < range.y; x++) {
+        let k = id.y * params.width + x;
+        let i = vec3<f32>(guide[k], guide[n + k], guide[2u * n + k]);
+        let p = alpha[k];
+        mean_i += i;
+        mean_p += p;
+        mean_ip += i * p;
+        diagonal += i * i;
+        off_diagonal += vec3<f32>(i.x * i.y, i.x * i.z, i.y * i.z);
     }
+    let count = f32(range.y - range.x);
+    let k = id.y * params.width + id.x;
+    mean_i /= count;
+    mean_ip /= count;
+    diagonal /= count;
+    off_diagonal /= count;
+    dst[k] = mean_i.x;
+    dst[n + k] = mean_i.y;
+    dst[2u * n + k] = mean_i.z;
+    dst[3u * n + k] = mean_p / count;
+    dst[4u * n + k] = mean_ip.x;
+    dst[5u * n + k] = mean_ip.y;
+    dst[6u * n + k] = mean_ip.z;
+    dst[7u * n + k] = diagonal.x;
+    dst[8u * n + k] = off_diagonal.x;
+    dst[9u * n + k] = off_diagonal.y;
+    dst[10u * n + k] = diagonal.y;
+    dst[11u * n + k] = off_diagonal.z;
+    dst[12u * n + k] = diagonal.z;
 }
 
 fn vertical_mean(plane: u32, x: u32, y: u32) -> f32 {
@@ -88,18 +93,34 @@ fn coefficients_v(@builtin(global_invocation_id) id: vec3<u32>) {
     if id.x >= params.width || id.y >= params.height {
         return;
     }
-    var m: array<f32, 13>;
-    for (var s = 0u; s < STATS; s++) {
-        m[s] = vertical_mean(s, id.x, id.y);
+    let n = params.width * params.height;
+    let range = window(id.y, params.height);
+    // I_r I_g I_b p | I.p | rr rg rb | gg gb bb
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec3<f32>(0.0);
+    var s2 = vec3<f32>(0.0);
+    var s3 = vec3<f32>(0.0);
+    for (var yy = range.x; yy < range.y; yy++) {
+        let k = yy * params.width + id.x;
+        s0 += vec4<f32>(src[k], src[n + k], src[2u * n + k], src[3u * n + k]);
+        s1 += vec3<f32>(src[4u * n + k], src[5u * n + k], src[6u * n + k]);
+        s2 += vec3<f32>(src[7u * n + k], src[8u * n + k], src[9u * n + k]);
+        s3 += vec3<f32>(src[10u * n + k], src[11u * n + k], src[12u * n + k]);
     }
+    let count = f32(range.y - range.x);
+    let mi = s0.xyz / count;
+    let mp = s0.w / count;
+    let mip = s1 / count;
+    let m2 = s2 / count;
+    let m3 = s3 / count;
     let eps = params.eps;
-    let rr = m[7] - m[0] * m[0] + eps;
-    let rg = m[8] - m[0] * m[1];
-    let rb = m[9] - m[0] * m[2];
-    let gg = m[10] - m[1] * m[1] + eps;
-    let gb = m[11] - m[1] * m[2];
-    let bb = m[12] - m[2] * m[2] + eps;
-    let cov = vec3<f32>(m[4] - m[0] * m[3], m[5] - m[1] * m[3], m[6] - m[2] * m[3]);
+    let rr = m2.x - mi.x * mi.x + eps;
+    let rg = m2.y - mi.x * mi.y;
+    let rb = m2.z - mi.x * mi.z;
+    let gg = m3.x - mi.y * mi.y + eps;
+    let gb = m3.y - mi.y * mi.z;
+    let bb = m3.z - mi.z * mi.z + eps;
+    let cov = mip - mi * mp;
     let c00 = gg * bb - gb * gb;
     let c01 = gb * rb - rg * bb;
     let c02 = rg * gb - gg * rb;
@@ -111,12 +132,11 @@ fn coefficients_v(@builtin(global_invocation_id) id: vec3<u32>) {
     let a0 = inv * (c00 * cov.x + c01 * cov.y + c02 * cov.z);
     let a1 = inv * (c01 * cov.x + c11 * cov.y + c12 * cov.z);
     let a2 = inv * (c02 * cov.x + c12 * cov.y + c22 * cov.z);
-    let n = params.width * params.height;
     let k = id.y * params.width + id.x;
     dst[k] = a0;
     dst[n + k] = a1;
     dst[2u * n + k] = a2;
-    dst[3u * n + k] = m[3] - a0 * m[0] - a1 * m[1] - a2 * m[2];
+    dst[3u * n + k] = mp - a0 * mi.x - a1 * mi.y - a2 * mi.z;
 }
 
 // Horizontal window means of `channels` planes.

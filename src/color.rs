@@ -43,13 +43,13 @@ impl PixelData<'_> {
         let expected = match self {
             Self::Rgb(_) => pixels * 3,
             Self::Yuyv(_) => {
-                if width % 2 != 0 {
+                if !width.is_multiple_of(2) {
                     return Err(odd("width"));
                 }
                 pixels * 2
             }
             Self::Nv12(_) => {
-                if width % 2 != 0 || height % 2 != 0 {
+                if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
                     return Err(odd("width and height"));
                 }
                 pixels * 3 / 2

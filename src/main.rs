@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
+use mattecam::composite::{AlphaStage, Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::eval::{self, Region, dataset};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
@@ -167,6 +167,9 @@ struct EvalArgs {
     max_frames: Option<u64>,
     #[arg(long, value_enum, default_value_t = Region::Whole)]
     region: Region,
+    /// Where alpha is upsampled: the GPU runs the app's compositor shaders (`auto`: GPU when found).
+    #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
+    compositor: CompositorKind,
     /// Write per-item and mean figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -181,7 +184,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The Vulkan loader's messages while wgpu looks for adapters are not ours to report: a
+                // missing GPU gets one line of its own.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off,wgpu_core=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -301,7 +306,12 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let save = eval::SaveTo(args.save_dir.as_deref());
     let matter = infer::open_matter(args.model.model, &args.model.model_file()?, &args.model.matter_options())?;
     let provider = matter.provider().to_string();
-    let mut predictor = eval::Predictor { matter, temporal: args.model.temporal, upsample: args.model.upsample };
+    let (alpha, notice) = AlphaStage::open(args.model.upsample, args.compositor)?;
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
+    let upsampled_on = alpha.describe();
+    let mut predictor = eval::Predictor { matter, temporal: args.model.temporal, alpha };
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} items {msg}")
@@ -361,9 +371,10 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         region,
         model: args.model.describe(),
         settings: format!(
-            "temporal {}, upsample {}",
+            "temporal {}, upsample {} on {}",
             format!("{:?}", args.model.temporal).to_lowercase(),
-            format!("{:?}", args.model.upsample).to_lowercase()
+            format!("{:?}", args.model.upsample).to_lowercase(),
+            upsampled_on
         ),
         provider,
     };

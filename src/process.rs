@@ -91,12 +91,7 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     if let Some(dir) = &options.alpha_dir {
         sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
     }
-    let config = PipelineConfig {
-        matter,
-        temporal: options.temporal,
-        compositor,
-        sinks,
-        max_frames: options.max_frames,
-    };
+    let config =
+        PipelineConfig { matter, temporal: options.temporal, compositor, sinks, max_frames: options.max_frames };
     Ok(Started { pipeline: Pipeline::start(source, config), compositor: compositor_name, compositor_notice })
 }

@@ -379,3 +379,84 @@ fn setup_refuses_a_mismatching_model_and_models_flags_it() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("WRONG FILE") && text.contains("missing") && text.contains("make setup"), "{text}");
 }
+
+/// Whether this machine has a GPU adapter; in CI it must.
+fn has_gpu() -> bool {
+    match mattecam::gpu::GpuContext::headless() {
+        Ok(_) => true,
+        Err(err) => {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must have a GPU adapter: {err}");
+            eprintln!("skipped: {err}");
+            false
+        }
+    }
+}
+
+#[test]
+fn gpu_and_cpu_compositors_write_the_same_video() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut decoded = Vec::new();
+    for compositor in ["gpu", "cpu"] {
+        let video = dir.path().join(format!("{compositor}.mp4"));
+        let output = run(
+            &[
+                "process",
+                "demo",
+                "-o",
+                video.to_str().unwrap(),
+                "--max-frames",
+                "6",
+                "--compositor",
+                compositor,
+                "--upsample",
+                "guided",
+                "--background",
+                "blur:16",
+                "--mirror",
+                "--feather-px",
+                "2",
+                "--shrink-px",
+                "1",
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(&format!("({compositor}")), "the summary names the compositor: {stdout}");
+        let mut source = mattecam::source::video::VideoSource::open(&video).unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = mattecam::source::FrameSource::next_frame(&mut source, Vec::new()).unwrap() {
+            frames.push(frame.rgb);
+        }
+        assert_eq!(frames.len(), 6);
+        decoded.push(frames);
+    }
+    for (i, (gpu, cpu)) in decoded[0].iter().zip(&decoded[1]).enumerate() {
+        let max = gpu.iter().zip(cpu).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(max <= 1, "frame {i}: GPU and CPU videos differ by {max}/255");
+    }
+}
+
+#[test]
+fn without_a_gpu_auto_falls_back_to_the_cpu_and_gpu_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Point the Vulkan loader at no driver: as on a machine without one.
+    let no_driver = [("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")];
+    let video = dir.path().join("out.mp4");
+    let args = ["process", "demo", "-o", video.to_str().unwrap(), "--max-frames", "2"];
+    assert_refused(
+        &[&args[..], &["--compositor", "gpu"]].concat(),
+        &no_driver,
+        dir.path(),
+        &["no GPU adapter", "--compositor cpu"],
+    );
+    let output = run(&args, &no_driver);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("compositing on the CPU: no GPU adapter"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("ERROR"), "loader noise leaks: {}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(cpu)"));
+    assert_eq!(ffprobe_frames(&video).0, 2);
+}

@@ -240,7 +240,8 @@ fn image_background_covers_the_frame() {
     assert_eq!(out.pixels[0..3], [255, 0, 0]);
     assert_eq!(out.pixels[3..6], [0, 0, 255]);
 
-    let settings = CompositeSettings { background: Background::Image(dir.path().join("missing.png")), ..Default::default() };
+    let settings =
+        CompositeSettings { background: Background::Image(dir.path().join("missing.png")), ..Default::default() };
     let err = CpuCompositor::new(settings).err().unwrap();
     assert!(err.to_string().contains("missing.png"), "{err}");
 }

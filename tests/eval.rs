@@ -121,7 +121,9 @@ fn metrics_match_the_shared_python_reference() {
     let mut predictor = mattecam::eval::Predictor {
         matter,
         temporal: mattecam::filter::temporal::TemporalMode::Off,
-        upsample: mattecam::composite::Upsample::Area,
+        alpha: mattecam::composite::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
+            mattecam::composite::Upsample::Area,
+        ))),
     };
     let save = mattecam::eval::SaveTo(Some(dir.path()));
     let items = dataset::generated_stills(&spec);

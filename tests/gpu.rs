@@ -69,8 +69,7 @@ fn sample() -> &'static (Frame, Matte) {
         let n = (w * h) as usize;
         let rgb = (0..n).flat_map(|i| (0..3).map(move |c| (i, c))).map(|(i, c)| planes[c * n + i].round() as u8);
         let frame = Frame { rgb: rgb.collect(), width: w, height: h, ..small };
-        let mut matter =
-            infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap();
+        let mut matter = infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap();
         let mut matte = Matte::default();
         matter.infer(&frame, &mut matte).unwrap();
         assert!(matte.width < w && matte.height < h, "the matte must need upsampling");
@@ -109,7 +108,11 @@ fn assert_matches(name: &str, gpu: &Outputs, cpu: &Outputs) {
     assert_eq!((g.width, g.height, g.channels), (c.width, c.height, c.channels), "{name}: shape");
     let (max, share) = difference(&g.pixels, &c.pixels);
     let (alpha_max, alpha_share) = difference(&gpu.alpha, &cpu.alpha);
-    eprintln!("{name}: composite max {max} ({:.4}% differ), alpha max {alpha_max} ({:.4}% differ)", share * 100.0, alpha_share * 100.0);
+    eprintln!(
+        "{name}: composite max {max} ({:.4}% differ), alpha max {alpha_max} ({:.4}% differ)",
+        share * 100.0,
+        alpha_share * 100.0
+    );
     assert!(max <= 1, "{name}: GPU and CPU composites differ by up to {max}/255");
     assert!(alpha_max <= 1, "{name}: GPU and CPU alphas differ by up to {alpha_max}/255");
     // The picture must not be trivial: a real matte has both background and person.
@@ -300,9 +303,8 @@ fn changing_frame_size_and_settings_rebuilds_the_plan() {
     let first = run_gpu(&mut gpu_compositor, frame, matte);
     // A smaller frame (the top-left quarter) with a matte of its own size.
     let (w, h) = (frame.width / 2, frame.height / 2);
-    let rgb: Vec<u8> = (0..h as usize)
-        .flat_map(|y| frame.rgb[y * frame.width as usize * 3..][..w as usize * 3].to_vec())
-        .collect();
+    let rgb: Vec<u8> =
+        (0..h as usize).flat_map(|y| frame.rgb[y * frame.width as usize * 3..][..w as usize * 3].to_vec()).collect();
     let small = Frame { rgb, width: w, height: h, ..frame.clone() };
     let small_matte = Matte { width: w, height: h, alpha: vec![0.5; (w * h) as usize], ..Default::default() };
     let second = run_gpu(&mut gpu_compositor, &small, &small_matte);

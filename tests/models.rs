@@ -196,7 +196,11 @@ fn file_pipeline_writes_every_frame_in_order() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Ofd,
-        compositor: cpu_compositor(CompositeSettings { background: Background::Color([0, 255, 0]), upsample: Upsample::Area, ..Default::default() }),
+        compositor: cpu_compositor(CompositeSettings {
+            background: Background::Color([0, 255, 0]),
+            upsample: Upsample::Area,
+            ..Default::default()
+        }),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(PngSequenceSink::create(&alpha_out, Content::Alpha).unwrap()),
@@ -228,7 +232,11 @@ fn live_source_drops_stale_frames_instead_of_falling_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        compositor: cpu_compositor(CompositeSettings { background: Background::Blur { radius_px: 8 }, upsample: Upsample::Bilinear, ..Default::default() }),
+        compositor: cpu_compositor(CompositeSettings {
+            background: Background::Blur { radius_px: 8 },
+            upsample: Upsample::Bilinear,
+            ..Default::default()
+        }),
         sinks: vec![Box::new(PngSequenceSink::create(&dir.path().join("o"), Content::Alpha).unwrap())],
         max_frames: None,
     };
@@ -252,7 +260,11 @@ fn failing_stage_leaves_no_output_behind() {
     let config = PipelineConfig {
         matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
         temporal: TemporalMode::Off,
-        compositor: cpu_compositor(CompositeSettings { background: Background::Transparent { premultiplied: false }, upsample: Upsample::Area, ..Default::default() }),
+        compositor: cpu_compositor(CompositeSettings {
+            background: Background::Transparent { premultiplied: false },
+            upsample: Upsample::Area,
+            ..Default::default()
+        }),
         sinks: vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(mattecam::sink::png::SinglePngSink::create(&dir.path().join("one.png")).unwrap()),

@@ -19,7 +19,9 @@ pub enum Background {
     /// A video file, looped, one of its frames behind each frame, scaled to cover and centred.
     Video(PathBuf),
     /// No background: RGBA out, colours straight or premultiplied by alpha.
-    Transparent { premultiplied: bool },
+    Transparent {
+        premultiplied: bool,
+    },
 }
 
 impl Default for Background {
@@ -43,7 +45,7 @@ impl Background {
 pub enum BackgroundMedia {
     None,
     Image { width: u32, height: u32, rgb: Vec<u8> },
-    Video(LoopingVideo),
+    Video(Box<LoopingVideo>),
 }
 
 impl BackgroundMedia {
@@ -55,7 +57,7 @@ impl BackgroundMedia {
                     .map_err(|err| CompositeError::BackgroundImage { path: path.clone(), reason: err.to_string() })?;
                 Ok(Self::Image { width, height, rgb })
             }
-            Background::Video(path) => Ok(Self::Video(LoopingVideo::open(path)?)),
+            Background::Video(path) => Ok(Self::Video(Box::new(LoopingVideo::open(path)?))),
             _ => Ok(Self::None),
         }
     }
@@ -64,7 +66,9 @@ impl BackgroundMedia {
     pub fn next_picture(&mut self) -> Result<Option<Picture<'_>>, CompositeError> {
         match self {
             Self::None => Ok(None),
-            Self::Image { width, height, rgb } => Ok(Some(Picture { width: *width, height: *height, rgb, fresh: false })),
+            Self::Image { width, height, rgb } => {
+                Ok(Some(Picture { width: *width, height: *height, rgb, fresh: false }))
+            }
             Self::Video(video) => video.next().map(Some),
         }
     }
@@ -101,7 +105,8 @@ impl LoopingVideo {
         let buf = self.frame.take().map(|f| f.rgb).unwrap_or_default();
         let mut frame = self.source.next_frame(buf).map_err(|err| Self::error(&self.path, err))?;
         if frame.is_none() {
-            self.source = crate::source::video::VideoSource::open(&self.path).map_err(|err| Self::error(&self.path, err))?;
+            self.source =
+                crate::source::video::VideoSource::open(&self.path).map_err(|err| Self::error(&self.path, err))?;
             frame = self.source.next_frame(Vec::new()).map_err(|err| Self::error(&self.path, err))?;
         }
         let frame = frame.ok_or_else(|| Self::error(&self.path, "the video has no frames"))?;

@@ -147,7 +147,13 @@ impl CpuCompositor {
                     0.0,
                 );
                 for _ in 0..BLUR_PASSES {
-                    box_blur_planes(&mut self.small, &mut self.small_scratch, sw as usize, sh as usize, radius as usize);
+                    box_blur_planes(
+                        &mut self.small,
+                        &mut self.small_scratch,
+                        sw as usize,
+                        sh as usize,
+                        radius as usize,
+                    );
                 }
                 self.planes.resize(3 * n, 0.0);
                 let up = Resampler::reuse(&mut self.blur_up, ResampleKind::Bilinear, sw, sh, w, h);
@@ -272,7 +278,8 @@ pub fn split_view(
     };
     for py in 0..ph {
         for px in 0..pw {
-            let checker = if ((px as u32 / CHECKER_PX) + (py as u32 / CHECKER_PX)).is_multiple_of(2) { 153.0 } else { 102.0 };
+            let checker =
+                if ((px as u32 / CHECKER_PX) + (py as u32 / CHECKER_PX)).is_multiple_of(2) { 153.0 } else { 102.0 };
             for c in 0..3 {
                 let original = |x: usize, y: usize| frame.rgb[(y * w + mirrored(x, w, mirror)) * 3 + c] as f32;
                 let matte = |x: usize, y: usize| alpha[y * w + x] as f32;

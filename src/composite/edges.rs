@@ -44,8 +44,7 @@ impl EdgeControls {
     pub fn feather_weights(&self) -> Vec<f32> {
         let radius = self.feather_px as i32;
         let sigma = (radius as f32 / 2.0).max(0.5);
-        let raw: Vec<f32> =
-            (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+        let raw: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
         let total: f32 = raw.iter().sum();
         raw.into_iter().map(|w| w / total).collect()
     }
@@ -70,7 +69,9 @@ pub fn apply_edges(alpha: &mut [f32], scratch: &mut Vec<f32>, width: usize, heig
         let radius = controls.shrink_px.unsigned_abs() as usize;
         let erode = controls.shrink_px > 0;
         let pick = |a: f32, b: f32| if erode { a.min(b) } else { a.max(b) };
-        separable(alpha, scratch, width, height, radius, |values| values.fold(None, |m, v| Some(m.map_or(v, |m| pick(m, v)))).unwrap_or(0.0));
+        separable(alpha, scratch, width, height, radius, |values| {
+            values.fold(None, |m, v| Some(m.map_or(v, |m| pick(m, v)))).unwrap_or(0.0)
+        });
     }
     if controls.feather_px > 0 {
         let weights = controls.feather_weights();

@@ -107,3 +107,54 @@ impl Compositor {
         }
     }
 }
+
+/// Alpha brought to frame size with no background, on the CPU or the GPU: what `eval` scores.
+pub enum AlphaStage {
+    Cpu(Box<AlphaUpsampler>),
+    Gpu { gpu: Box<GpuCompositor>, scratch: Composite },
+}
+
+impl AlphaStage {
+    /// As [`Compositor::open`]: `Auto` falls back to the CPU with a notice.
+    pub fn open(upsample: Upsample, kind: CompositorKind) -> Result<(Self, Option<String>), CompositeError> {
+        let settings = CompositeSettings {
+            background: Background::Transparent { premultiplied: false },
+            upsample,
+            ..Default::default()
+        };
+        match Compositor::open(kind, settings)? {
+            (Compositor::Gpu(gpu), notice) => Ok((Self::Gpu { gpu, scratch: Composite::default() }, notice)),
+            (Compositor::Cpu(_), notice) => Ok((Self::Cpu(Box::new(AlphaUpsampler::new(upsample))), notice)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Cpu(_) => "cpu".to_string(),
+            Self::Gpu { gpu, .. } => format!("gpu ({})", gpu.adapter_name()),
+        }
+    }
+
+    /// 8-bit alpha at the guide's size into `out`.
+    pub fn upsample_u8(
+        &mut self,
+        matte: &Matte,
+        guide: crate::frame::Guide<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompositeError> {
+        match self {
+            Self::Cpu(upsampler) => {
+                upsampler.upsample_u8(matte, guide, out);
+                Ok(())
+            }
+            Self::Gpu { gpu, scratch } => gpu.composite_pixels_to_cpu(
+                crate::color::PixelData::Rgb(guide.rgb),
+                guide.width,
+                guide.height,
+                matte,
+                out,
+                scratch,
+            ),
+        }
+    }
+}

@@ -8,8 +8,7 @@ pub mod synth;
 
 use std::path::{Path, PathBuf};
 
-use crate::composite::AlphaUpsampler;
-use crate::composite::Upsample;
+use crate::composite::{AlphaStage, CompositeError};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter};
@@ -31,6 +30,8 @@ pub enum EvalError {
     Infer(#[from] InferError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Composite(#[from] CompositeError),
 }
 
 /// Which pixels the metrics cover.
@@ -50,21 +51,18 @@ pub const TRIMAP_RADIUS_PX: usize = 10;
 pub struct Predictor {
     pub matter: Box<dyn Matter>,
     pub temporal: TemporalMode,
-    pub upsample: Upsample,
+    /// Alpha to image size, on the CPU or with the GPU compositor's shaders.
+    pub alpha: AlphaStage,
 }
 
 /// Runs the model on one image and returns alpha at image size, 8-bit as the app outputs it.
-fn predict_still(
-    matter: &mut dyn Matter,
-    upsampler: &mut AlphaUpsampler,
-    image: &EvalImage,
-) -> Result<Vec<u8>, EvalError> {
+fn predict_still(matter: &mut dyn Matter, upsampler: &mut AlphaStage, image: &EvalImage) -> Result<Vec<u8>, EvalError> {
     let frame = frame_of(image, 0);
     let mut matte = Matte::default();
     matter.reset();
     matter.infer(&frame, &mut matte)?;
     let mut alpha = Vec::new();
-    upsampler.upsample_u8(&matte, image.guide(), &mut alpha);
+    upsampler.upsample_u8(&matte, image.guide(), &mut alpha)?;
     Ok(alpha)
 }
 
@@ -125,11 +123,11 @@ pub fn eval_stills(
     save: &SaveTo,
     mut progress: impl FnMut(&ItemScores),
 ) -> Result<Vec<ItemScores>, EvalError> {
-    let mut upsampler = AlphaUpsampler::new(predictor.upsample);
+    let upsampler = &mut predictor.alpha;
     let mut scores = Vec::new();
     for item in items {
         let image = item.load()?;
-        let pred = predict_still(predictor.matter.as_mut(), &mut upsampler, &image)?;
+        let pred = predict_still(predictor.matter.as_mut(), upsampler, &image)?;
         save.save(&image.name, &image, &pred)?;
         let s = score(&image.name, &pred, &image.pha, image.width, image.height, region);
         progress(&s);
@@ -149,13 +147,13 @@ pub fn eval_clip(
 ) -> Result<Vec<ItemScores>, EvalError> {
     predictor.matter.reset();
     let mut filter: TemporalFilter<EvalImage> = TemporalFilter::new(predictor.temporal);
-    let mut upsampler = AlphaUpsampler::new(predictor.upsample);
+    let upsampler = &mut predictor.alpha;
     let mut scores = Vec::new();
     // The previous frame's prediction and truth in [0, 1], kept so each frame is converted once.
     let mut previous: Option<(Vec<f64>, Vec<f64>)> = None;
     let mut finish = |image: EvalImage, matte: Matte, scores: &mut Vec<ItemScores>| -> Result<(), EvalError> {
         let mut pred = Vec::new();
-        upsampler.upsample_u8(&matte, image.guide(), &mut pred);
+        upsampler.upsample_u8(&matte, image.guide(), &mut pred)?;
         let item_name = format!("{name}/{}", image.name);
         save.save(&item_name, &image, &pred)?;
         let mut s = score(&item_name, &pred, &image.pha, image.width, image.height, region);
@@ -192,12 +190,12 @@ pub fn eval_flicker(
 ) -> Result<Vec<ItemScores>, EvalError> {
     predictor.matter.reset();
     let mut filter: TemporalFilter<Frame> = TemporalFilter::new(predictor.temporal);
-    let mut upsampler = AlphaUpsampler::new(predictor.upsample);
+    let upsampler = &mut predictor.alpha;
     let mut scores = Vec::new();
     let mut previous: Option<(Vec<f64>, Vec<u8>)> = None;
-    let mut finish = |frame: Frame, matte: Matte, scores: &mut Vec<ItemScores>| {
+    let mut finish = |frame: Frame, matte: Matte, scores: &mut Vec<ItemScores>| -> Result<(), EvalError> {
         let mut alpha = Vec::new();
-        upsampler.upsample_u8(&matte, frame.guide(), &mut alpha);
+        upsampler.upsample_u8(&matte, frame.guide(), &mut alpha)?;
         let alpha = unit(&alpha);
         let mut grey = Vec::new();
         metrics::grey_from_rgb(&frame.rgb, &mut grey);
@@ -206,6 +204,7 @@ pub fn eval_flicker(
         progress(&s);
         scores.push(s);
         previous = Some((alpha, grey));
+        Ok(())
     };
     let mut read = 0;
     while max_frames.is_none_or(|max| read < max) {
@@ -214,11 +213,11 @@ pub fn eval_flicker(
         let mut matte = Matte::default();
         predictor.matter.infer(&frame, &mut matte)?;
         if let Some((frame, matte)) = filter.push(frame, matte) {
-            finish(frame, matte, &mut scores);
+            finish(frame, matte, &mut scores)?;
         }
     }
     if let Some((frame, matte)) = filter.flush() {
-        finish(frame, matte, &mut scores);
+        finish(frame, matte, &mut scores)?;
     }
     Ok(scores)
 }

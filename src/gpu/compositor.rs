@@ -359,7 +359,7 @@ impl GpuCompositor {
         let Some(timer) = &self.timer else {
             return Ok(());
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = crossbeam_channel::bounded(1);
         timer.staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
             let _ = tx.send(result);
         });
@@ -555,19 +555,18 @@ fn output_texture(device: &wgpu::Device, label: &str, width: u32, height: u32) -
 }
 
 /// Builds the buffers and dispatches for one frame size, matte size, input format and settings.
-fn plan(
-    ctx: &GpuContext,
-    pipelines: &Pipelines,
-    settings: &CompositeSettings,
-    key: PlanKey,
-) -> Result<Plan, GpuError> {
+fn plan(ctx: &GpuContext, pipelines: &Pipelines, settings: &CompositeSettings, key: PlanKey) -> Result<Plan, GpuError> {
     let device = &ctx.device;
     let limits = device.limits();
-    let b = Builder { device, max_binding: (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size) };
+    let b = Builder { device, max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) };
     let (w, h) = (key.width, key.height);
     let max_side = limits.max_texture_dimension_2d;
     if w > max_side || h > max_side {
-        return Err(GpuError::TooLarge { what: "the frame texture", bytes: w as u64 * h as u64 * 4, max: max_side as u64 });
+        return Err(GpuError::TooLarge {
+            what: "the frame texture",
+            bytes: w as u64 * h as u64 * 4,
+            max: max_side as u64,
+        });
     }
     let n = w as u64 * h as u64;
     let (lw, lh) = (key.matte_w, key.matte_h);
@@ -667,16 +666,17 @@ fn plan(
         _pad: [0; 2],
     };
     let weights = b.data(bytemuck::cast_slice(&edges.feather_weights()));
-    let mut edge_pass = |pipeline: &wgpu::ComputePipeline, radius: u32, current: &mut wgpu::Buffer, other: &mut wgpu::Buffer| {
-        let params = b.uniform(&edge_params(radius));
-        let mut entries =
-            vec![(0, params.as_entire_binding()), (1, current.as_entire_binding()), (2, other.as_entire_binding())];
-        if std::ptr::eq(pipeline, &pipelines.feather_h) || std::ptr::eq(pipeline, &pipelines.feather_v) {
-            entries.push((3, weights.as_entire_binding()));
-        }
-        main.push(b.dispatch(pipeline, &entries, [w, h, 1]));
-        std::mem::swap(current, other);
-    };
+    let mut edge_pass =
+        |pipeline: &wgpu::ComputePipeline, radius: u32, current: &mut wgpu::Buffer, other: &mut wgpu::Buffer| {
+            let params = b.uniform(&edge_params(radius));
+            let mut entries =
+                vec![(0, params.as_entire_binding()), (1, current.as_entire_binding()), (2, other.as_entire_binding())];
+            if std::ptr::eq(pipeline, &pipelines.feather_h) || std::ptr::eq(pipeline, &pipelines.feather_v) {
+                entries.push((3, weights.as_entire_binding()));
+            }
+            main.push(b.dispatch(pipeline, &entries, [w, h, 1]));
+            std::mem::swap(current, other);
+        };
     if edges.has_curve() {
         edge_pass(&pipelines.curve, 0, &mut current, &mut other);
     }
@@ -709,7 +709,11 @@ fn plan(
                     {
                         main.push(b.dispatch(
                             pipeline,
-                            &[(0, params.as_entire_binding()), (1, src.as_entire_binding()), (2, dst.as_entire_binding())],
+                            &[
+                                (0, params.as_entire_binding()),
+                                (1, src.as_entire_binding()),
+                                (2, dst.as_entire_binding()),
+                            ],
                             [sw, sh, 3],
                         ));
                     }

@@ -21,8 +21,10 @@ impl GpuContext {
     /// before a virtual or software one (lavapipe).
     pub fn headless() -> Result<Self, GpuError> {
         let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor { backends, ..wgpu::InstanceDescriptor::new_without_display_handle() });
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
         let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         let rank = |adapter: &wgpu::Adapter| match adapter.get_info().device_type {
             wgpu::DeviceType::DiscreteGpu => 0,

@@ -19,9 +19,13 @@ pub enum GpuError {
     Device { adapter: String, reason: String },
     #[error("reading the composite back from the GPU failed: {0}")]
     Readback(String),
-    #[error("{what} needs a {bytes}-byte GPU buffer; this GPU allows {max} (use a smaller frame or `--compositor cpu`)")]
+    #[error(
+        "{what} needs a {bytes}-byte GPU buffer; this GPU allows {max} (use a smaller frame or `--compositor cpu`)"
+    )]
     TooLarge { what: &'static str, bytes: u64, max: u64 },
-    #[error("the matte is {matte_w}x{matte_h} but the frame is {frame_w}x{frame_h}; a matte cannot be larger than its frame")]
+    #[error(
+        "the matte is {matte_w}x{matte_h} but the frame is {frame_w}x{frame_h}; a matte cannot be larger than its frame"
+    )]
     MatteSize { matte_w: u32, matte_h: u32, frame_w: u32, frame_h: u32 },
     #[error(transparent)]
     Pixels(#[from] crate::color::ColorError),

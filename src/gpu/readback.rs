@@ -19,7 +19,7 @@ impl Readback {
     pub fn read_rgba(&mut self, ctx: &GpuContext, texture: &wgpu::Texture, out: &mut Vec<u8>) -> Result<(), GpuError> {
         let (width, height) = (texture.width(), texture.height());
         let row = padded_bytes_per_row(width);
-        if !self.staging.as_ref().is_some_and(|(_, w, h)| (*w, *h) == (width, height)) {
+        if self.staging.as_ref().is_none_or(|(_, w, h)| (*w, *h) != (width, height)) {
             let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size: row as u64 * height as u64,
@@ -29,17 +29,22 @@ impl Readback {
             self.staging = Some((buffer, width, height));
         }
         let buffer = &self.staging.as_ref().expect("set above").0;
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_texture_to_buffer(
             texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
                 buffer,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row), rows_per_image: Some(height) },
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row),
+                    rows_per_image: Some(height),
+                },
             },
             wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
         );
         ctx.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = crossbeam_channel::bounded(1);
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
             let _ = tx.send(result);
         });
