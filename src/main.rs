@@ -51,8 +51,8 @@ struct ProcessArgs {
     /// `transparent:premultiplied` (PNG output only).
     #[arg(long, default_value = "blur")]
     background: String,
-    /// Where compositing runs: `auto` uses the GPU when one is found (a software Vulkan device counts),
-    /// else the CPU, and says so.
+    /// Where compositing runs: `auto` uses a hardware GPU when one is found, else the CPU, and says so;
+    /// `gpu` also accepts a software Vulkan device (lavapipe).
     #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
     compositor: CompositorKind,
     /// Edge: alpha that maps to one half (raise to drop faint fringes).
@@ -167,7 +167,8 @@ struct EvalArgs {
     max_frames: Option<u64>,
     #[arg(long, value_enum, default_value_t = Region::Whole)]
     region: Region,
-    /// Where alpha is upsampled: the GPU runs the app's compositor shaders (`auto`: GPU when found).
+    /// Where alpha is upsampled: the GPU runs the app's compositor shaders (`auto`: a hardware GPU when
+    /// found; `gpu` also accepts a software one).
     #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
     compositor: CompositorKind,
     /// Write per-item and mean figures as JSON.

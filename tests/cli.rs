@@ -460,3 +460,20 @@ fn without_a_gpu_auto_falls_back_to_the_cpu_and_gpu_is_refused() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("(cpu)"));
     assert_eq!(ffprobe_frames(&video).0, 2);
 }
+
+#[test]
+fn auto_compositor_passes_over_a_software_rasteriser_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("out.mp4");
+    let output = run(&["process", "demo", "-o", video.to_str().unwrap(), "--max-frames", "2"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match mattecam::gpu::GpuContext::headless_with(false) {
+        Ok(ctx) => assert!(stdout.contains("(gpu"), "a hardware GPU ({}) must be used: {stdout}", ctx.adapter_name),
+        Err(mattecam::gpu::GpuError::SoftwareOnly { .. }) => {
+            assert!(stderr(&output).contains("software rasteriser"), "{}", stderr(&output));
+            assert!(stdout.contains("(cpu)"), "{stdout}");
+        }
+        Err(_) => assert!(stdout.contains("(cpu)"), "{stdout}"),
+    }
+}

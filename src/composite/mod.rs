@@ -55,7 +55,8 @@ pub struct CompositeSettings {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CompositorKind {
-    /// The GPU when one is found (a software Vulkan device counts), the CPU otherwise.
+    /// A hardware GPU when one is found, the CPU otherwise (a software rasteriser such as lavapipe is
+    /// slower than the CPU compositor on the same cores, so only `gpu` uses it).
     #[default]
     Auto,
     Gpu,
@@ -75,7 +76,7 @@ impl Compositor {
         match kind {
             CompositorKind::Cpu => Ok((Self::Cpu(Box::new(CpuCompositor::new(settings)?)), None)),
             CompositorKind::Gpu => Ok((Self::Gpu(Box::new(GpuCompositor::headless(settings)?)), None)),
-            CompositorKind::Auto => match GpuCompositor::headless(settings.clone()) {
+            CompositorKind::Auto => match GpuCompositor::headless_hardware(settings.clone()) {
                 Ok(gpu) => Ok((Self::Gpu(Box::new(gpu)), None)),
                 Err(CompositeError::Gpu(err)) => {
                     let notice = format!("compositing on the CPU: {err}");

@@ -151,9 +151,14 @@ pub struct GpuCompositor {
 }
 
 impl GpuCompositor {
-    /// A compositor on a device of its own (command line, tests, benchmarks).
+    /// A compositor on a device of its own (command line, tests, benchmarks), software adapters included.
     pub fn headless(settings: CompositeSettings) -> Result<Self, CompositeError> {
         Self::new(GpuContext::headless()?, settings)
+    }
+
+    /// As [`Self::headless`], refusing a software rasteriser (see [`GpuContext::headless_with`]).
+    pub fn headless_hardware(settings: CompositeSettings) -> Result<Self, CompositeError> {
+        Self::new(GpuContext::headless_with(false)?, settings)
     }
 
     /// A compositor on `ctx`'s device (the window shares eframe's). Opens the background's file now.

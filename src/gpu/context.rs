@@ -20,6 +20,13 @@ impl GpuContext {
     /// A device of its own, for the command line and tests: a discrete GPU before an integrated one,
     /// before a virtual or software one (lavapipe).
     pub fn headless() -> Result<Self, GpuError> {
+        Self::headless_with(true)
+    }
+
+    /// As [`Self::headless`]; without `allow_software` a CPU rasteriser (lavapipe, llvmpipe, WARP) is
+    /// refused with [`GpuError::SoftwareOnly`]: it is slower than the CPU compositor and takes the same
+    /// cores as inference.
+    pub fn headless_with(allow_software: bool) -> Result<Self, GpuError> {
         let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends,
@@ -35,6 +42,9 @@ impl GpuContext {
         };
         let adapter = adapters.into_iter().min_by_key(rank).ok_or(GpuError::NoAdapter)?;
         let info = adapter.get_info();
+        if !allow_software && info.device_type == wgpu::DeviceType::Cpu {
+            return Err(GpuError::SoftwareOnly { adapter: info.name });
+        }
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("mattecam compositor"),

@@ -15,6 +15,10 @@ pub enum GpuError {
         "no GPU adapter found; install a Vulkan driver (on Debian `mesa-vulkan-drivers` gives a software one) or use `--compositor cpu`"
     )]
     NoAdapter,
+    #[error(
+        "the only GPU adapter is {adapter}, a software rasteriser slower than the CPU compositor; `--compositor gpu` uses it anyway"
+    )]
+    SoftwareOnly { adapter: String },
     #[error("GPU {adapter}: {reason}")]
     Device { adapter: String, reason: String },
     #[error("reading the composite back from the GPU failed: {0}")]
