@@ -144,8 +144,9 @@ mod tests {
 
     #[test]
     fn curve_sharpens_around_the_threshold() {
-        assert_eq!(curve(0.6, 0.5, 4.0), 0.9);
+        assert!((curve(0.6, 0.5, 4.0) - 0.9).abs() < 1e-6);
         assert_eq!(curve(0.2, 0.5, 4.0), 0.0);
         assert_eq!(curve(0.4, 0.4, 10.0), 0.5);
+        assert_eq!(curve(0.95, 0.5, 4.0), 1.0);
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
+use nokhwa::utils::FrameFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
 
 use super::{FrameSource, SourceError, SourceInfo};
@@ -134,9 +135,18 @@ fn capture(camera: &mut Camera, seq: u64, started_at: Instant) -> Result<Frame, 
     let resolution = buffer.resolution();
     let (width, height) = (resolution.width(), resolution.height());
     let mut rgb = vec![0; width as usize * height as usize * 3];
-    buffer
-        .decode_image_to_buffer::<RgbFormat>(&mut rgb)
-        .map_err(|err| format!("sent a frame that does not decode ({err})"))?;
+    // YUYV and NV12 go through our kernels (BT.601 limited range, as UVC cameras send them, and as the
+    // GPU compositor's `convert.wgsl` does); anything else, or a buffer with row padding, through nokhwa.
+    let ours = match buffer.source_frame_format() {
+        FrameFormat::YUYV => crate::color::rgb_from_yuyv(buffer.buffer(), width, height, &mut rgb).is_ok(),
+        FrameFormat::NV12 => crate::color::rgb_from_nv12(buffer.buffer(), width, height, &mut rgb).is_ok(),
+        _ => false,
+    };
+    if !ours {
+        buffer
+            .decode_image_to_buffer::<RgbFormat>(&mut rgb)
+            .map_err(|err| format!("sent a frame that does not decode ({err})"))?;
+    }
     let pts_ms = captured_at.duration_since(started_at).as_secs_f64() * 1000.0;
     Ok(Frame { seq, captured_at, pts_ms, width, height, rgb })
 }
