@@ -91,7 +91,7 @@ impl Compositor {
     pub fn describe(&self) -> String {
         match self {
             Self::Cpu(_) => "cpu".to_string(),
-            Self::Gpu(gpu) => format!("gpu ({})", gpu.adapter_name()),
+            Self::Gpu(gpu) => gpu.describe(),
         }
     }
 
@@ -132,7 +132,7 @@ impl AlphaStage {
     pub fn describe(&self) -> String {
         match self {
             Self::Cpu(_) => "cpu".to_string(),
-            Self::Gpu { gpu, .. } => format!("gpu ({})", gpu.adapter_name()),
+            Self::Gpu { gpu, .. } => gpu.describe(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::readback::Readback;
+use super::readback::{Readback, map_for_reading};
 use super::uniforms::{
     BlurParams, CompositeParams, ConvertParams, EdgeParams, GuidedParams, ResampleParams, SplitParams,
 };
@@ -181,6 +181,11 @@ impl GpuCompositor {
 
     pub fn adapter_name(&self) -> &str {
         &self.ctx.adapter_name
+    }
+
+    /// "gpu (adapter)", for summary lines.
+    pub fn describe(&self) -> String {
+        format!("gpu ({})", self.ctx.adapter_name)
     }
 
     pub fn settings(&self) -> &CompositeSettings {
@@ -364,14 +369,7 @@ impl GpuCompositor {
         let Some(timer) = &self.timer else {
             return Ok(());
         };
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        timer.staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            let _ = tx.send(result);
-        });
-        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|err| GpuError::Readback(err.to_string()))?;
-        rx.recv()
-            .map_err(|err| GpuError::Readback(err.to_string()))?
-            .map_err(|err| GpuError::Readback(err.to_string()))?;
+        map_for_reading(&self.ctx, &timer.staging)?;
         {
             let view = timer.staging.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
             let ticks: &[u64] = bytemuck::cast_slice(&view);

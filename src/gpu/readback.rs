@@ -8,6 +8,17 @@ pub fn padded_bytes_per_row(width: u32) -> u32 {
     unpadded.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
 }
 
+/// Maps `buffer` for reading, waiting for the GPU to finish the work submitted before.
+pub fn map_for_reading(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
+    let failed = |err: &dyn std::fmt::Display| GpuError::Readback(err.to_string());
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+        let _ = tx.send(result);
+    });
+    ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|err| failed(&err))?;
+    rx.recv().map_err(|err| failed(&err))?.map_err(|err| failed(&err))
+}
+
 /// A staging buffer kept between reads of textures of one size.
 #[derive(Default)]
 pub struct Readback {
@@ -44,14 +55,7 @@ impl Readback {
             wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
         );
         ctx.queue.submit([encoder.finish()]);
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            let _ = tx.send(result);
-        });
-        ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|err| GpuError::Readback(err.to_string()))?;
-        rx.recv()
-            .map_err(|err| GpuError::Readback(err.to_string()))?
-            .map_err(|err| GpuError::Readback(err.to_string()))?;
+        map_for_reading(ctx, buffer)?;
         ctx.take_error()?;
         {
             let view = buffer.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
