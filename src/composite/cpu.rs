@@ -190,27 +190,37 @@ impl CpuCompositor {
         out.channels = if background.has_alpha() { 4 } else { 3 };
         let channels = out.channels as usize;
         out.pixels.resize(n * channels, 0);
-        // The person (and a blur made from the frame) is mirrored; an image, video or colour is not.
+        // The person (and a blur made from the frame) is mirrored; an image, video or colour is not. The
+        // background mode is matched once per frame, not per pixel.
         let bg_mirror = mirror && background.follows_frame();
-        for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                let person = y * w + mirrored(x, w, mirror);
-                let bg_index = y * w + mirrored(x, w, bg_mirror);
-                let a = alpha[i];
-                let af = a as f32;
-                let o = &mut out.pixels[i * channels..(i + 1) * channels];
-                for c in 0..3 {
-                    let f = fg[person * 3 + c] as f32;
-                    o[c] = match background {
-                        Background::Color(colour) => over(f, colour[c] as f32, af),
-                        Background::Transparent { premultiplied: false } => fg[person * 3 + c],
-                        Background::Transparent { premultiplied: true } => (f * af / 255.0 + 0.5).floor() as u8,
-                        _ => over(f, self.planes[c * n + bg_index] * 255.0, af),
-                    };
+        let rows = out.pixels.chunks_exact_mut(w * channels).zip(fg.chunks_exact(w * 3)).zip(alpha.chunks_exact(w));
+        for (y, ((out_row, fg_row), alpha_row)) in rows.enumerate() {
+            let person = |x: usize, c: usize| fg_row[mirrored(x, w, mirror) * 3 + c];
+            match background {
+                Background::Color(colour) => {
+                    let colour = colour.map(|v| v as f32);
+                    for (x, (o, &a)) in out_row.chunks_exact_mut(3).zip(alpha_row).enumerate() {
+                        for (c, (o, b)) in o.iter_mut().zip(colour).enumerate() {
+                            *o = over(person(x, c) as f32, b, a as f32);
+                        }
+                    }
                 }
-                if channels == 4 {
-                    o[3] = a;
+                Background::Transparent { premultiplied } => {
+                    for (x, (o, &a)) in out_row.chunks_exact_mut(4).zip(alpha_row).enumerate() {
+                        for (c, o) in o[..3].iter_mut().enumerate() {
+                            let f = person(x, c);
+                            *o = if *premultiplied { (f as f32 * a as f32 / 255.0 + 0.5).floor() as u8 } else { f };
+                        }
+                        o[3] = a;
+                    }
+                }
+                _ => {
+                    for (x, (o, &a)) in out_row.chunks_exact_mut(3).zip(alpha_row).enumerate() {
+                        let b = y * w + mirrored(x, w, bg_mirror);
+                        for (c, o) in o.iter_mut().enumerate() {
+                            *o = over(person(x, c) as f32, self.planes[c * n + b] * 255.0, a as f32);
+                        }
+                    }
                 }
             }
         }
