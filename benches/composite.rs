@@ -38,68 +38,33 @@ struct Case {
 }
 
 fn cases(root: &std::path::Path) -> Vec<Case> {
-    let colour =
-        |upsample| CompositeSettings { background: Background::Color([0, 177, 64]), upsample, ..Default::default() };
+    // Bilinear upsampling unless a case says otherwise.
+    let over = |background| CompositeSettings { background, upsample: Upsample::Bilinear, ..Default::default() };
+    let case = |name, settings| Case { name, settings, yuyv: false };
+    let colour = over(Background::Color([0, 177, 64]));
     let mut cases = vec![
-        Case { name: "colour, bilinear", settings: colour(Upsample::Bilinear), yuyv: false },
-        Case { name: "colour, area", settings: colour(Upsample::Area), yuyv: false },
-        Case { name: "colour, guided", settings: colour(Upsample::Guided), yuyv: false },
-        Case {
-            name: "blur 24",
-            settings: CompositeSettings {
-                background: Background::Blur { radius_px: 24 },
-                upsample: Upsample::Bilinear,
-                ..Default::default()
-            },
-            yuyv: false,
-        },
-        Case {
-            name: "transparent",
-            settings: CompositeSettings {
-                background: Background::Transparent { premultiplied: false },
-                upsample: Upsample::Bilinear,
-                ..Default::default()
-            },
-            yuyv: false,
-        },
-        Case {
-            name: "edges (curve, erode 2, feather 3)",
-            settings: CompositeSettings {
+        case("colour, bilinear", colour.clone()),
+        case("colour, area", CompositeSettings { upsample: Upsample::Area, ..colour.clone() }),
+        case("colour, guided", CompositeSettings { upsample: Upsample::Guided, ..colour.clone() }),
+        case("blur 24", over(Background::Blur { radius_px: 24 })),
+        case("transparent", over(Background::Transparent { premultiplied: false })),
+        case(
+            "edges (curve, erode 2, feather 3)",
+            CompositeSettings {
                 edges: EdgeControls { threshold: 0.5, contrast: 2.0, shrink_px: 2, feather_px: 3 },
-                ..colour(Upsample::Bilinear)
+                ..colour.clone()
             },
-            yuyv: false,
-        },
-        Case {
-            name: "split view, mirrored",
-            settings: CompositeSettings { view: View::Split, mirror: true, ..colour(Upsample::Bilinear) },
-            yuyv: false,
-        },
-        Case { name: "YUYV input, colour", settings: colour(Upsample::Bilinear), yuyv: true },
+        ),
+        case("split view, mirrored", CompositeSettings { view: View::Split, mirror: true, ..colour.clone() }),
+        Case { name: "YUYV input, colour", settings: colour, yuyv: true },
     ];
     let image = root.join("assets/hires.jpg");
     if image.is_file() {
-        cases.push(Case {
-            name: "image (hires.jpg)",
-            settings: CompositeSettings {
-                background: Background::Image(image),
-                upsample: Upsample::Bilinear,
-                ..Default::default()
-            },
-            yuyv: false,
-        });
+        cases.push(case("image (hires.jpg)", over(Background::Image(image))));
     }
     let video = root.join("assets/demovideo.mp4");
     if video.is_file() {
-        cases.push(Case {
-            name: "video (demo clip)",
-            settings: CompositeSettings {
-                background: Background::Video(video),
-                upsample: Upsample::Bilinear,
-                ..Default::default()
-            },
-            yuyv: false,
-        });
+        cases.push(case("video (demo clip)", over(Background::Video(video))));
     }
     cases
 }

@@ -490,28 +490,21 @@ impl Builder<'_> {
         let vertical = self.data(bytemuck::cast_slice(&vertical));
         let params = self.uniform(&ResampleParams { src_w, src_h, dst_w, dst_h, scale, offset: 0.0, _pad: [0; 2] });
         let middle = self.floats("resample rows", channels as u64 * dst_w as u64 * src_h as u64)?;
-        let first = match input {
-            Input::Planes(src) => self.dispatch(
-                &pipelines.resample_h,
-                &[
-                    (0, params.as_entire_binding()),
-                    (1, horizontal.as_entire_binding()),
-                    (2, src.as_entire_binding()),
-                    (3, middle.as_entire_binding()),
-                ],
-                [dst_w, src_h, channels],
-            ),
-            Input::Packed(src) => self.dispatch(
-                &pipelines.resample_h_packed,
-                &[
-                    (0, params.as_entire_binding()),
-                    (1, horizontal.as_entire_binding()),
-                    (3, middle.as_entire_binding()),
-                    (4, src.as_entire_binding()),
-                ],
-                [dst_w, src_h, channels],
-            ),
+        // Planes and packed RGBA8 enter through their own entry point and binding.
+        let (pipeline, (binding, src)) = match input {
+            Input::Planes(src) => (&pipelines.resample_h, (2, src)),
+            Input::Packed(src) => (&pipelines.resample_h_packed, (4, src)),
         };
+        let first = self.dispatch(
+            pipeline,
+            &[
+                (0, params.as_entire_binding()),
+                (1, horizontal.as_entire_binding()),
+                (binding, src.as_entire_binding()),
+                (3, middle.as_entire_binding()),
+            ],
+            [dst_w, src_h, channels],
+        );
         let second = self.dispatch(
             &pipelines.resample_v,
             &[
@@ -668,29 +661,31 @@ fn plan(ctx: &GpuContext, pipelines: &Pipelines, settings: &CompositeSettings, k
         contrast: edges.contrast,
         _pad: [0; 2],
     };
-    let weights = b.data(bytemuck::cast_slice(&edges.feather_weights()));
-    let mut edge_pass =
-        |pipeline: &wgpu::ComputePipeline, radius: u32, current: &mut wgpu::Buffer, other: &mut wgpu::Buffer| {
-            let params = b.uniform(&edge_params(radius));
-            let mut entries =
-                vec![(0, params.as_entire_binding()), (1, current.as_entire_binding()), (2, other.as_entire_binding())];
-            if std::ptr::eq(pipeline, &pipelines.feather_h) || std::ptr::eq(pipeline, &pipelines.feather_v) {
-                entries.push((3, weights.as_entire_binding()));
-            }
-            main.push(b.dispatch(pipeline, &entries, [w, h, 1]));
-            std::mem::swap(current, other);
-        };
+    // `weights`: the feather passes' Gaussian, bound only by them.
+    let mut edge_pass = |pipeline: &wgpu::ComputePipeline,
+                         radius: u32,
+                         weights: Option<&wgpu::Buffer>,
+                         current: &mut wgpu::Buffer,
+                         other: &mut wgpu::Buffer| {
+        let params = b.uniform(&edge_params(radius));
+        let mut entries =
+            vec![(0, params.as_entire_binding()), (1, current.as_entire_binding()), (2, other.as_entire_binding())];
+        entries.extend(weights.map(|weights| (3, weights.as_entire_binding())));
+        main.push(b.dispatch(pipeline, &entries, [w, h, 1]));
+        std::mem::swap(current, other);
+    };
     if edges.has_curve() {
-        edge_pass(&pipelines.curve, 0, &mut current, &mut other);
+        edge_pass(&pipelines.curve, 0, None, &mut current, &mut other);
     }
     if edges.shrink_px != 0 {
         let radius = edges.shrink_px.unsigned_abs();
-        edge_pass(&pipelines.morph_h, radius, &mut current, &mut other);
-        edge_pass(&pipelines.morph_v, radius, &mut current, &mut other);
+        edge_pass(&pipelines.morph_h, radius, None, &mut current, &mut other);
+        edge_pass(&pipelines.morph_v, radius, None, &mut current, &mut other);
     }
     if edges.feather_px > 0 {
-        edge_pass(&pipelines.feather_h, edges.feather_px, &mut current, &mut other);
-        edge_pass(&pipelines.feather_v, edges.feather_px, &mut current, &mut other);
+        let weights = b.data(bytemuck::cast_slice(&edges.feather_weights()));
+        edge_pass(&pipelines.feather_h, edges.feather_px, Some(&weights), &mut current, &mut other);
+        edge_pass(&pipelines.feather_v, edges.feather_px, Some(&weights), &mut current, &mut other);
     }
 
     // Background planes.
