@@ -24,8 +24,35 @@ use mattecam::source::{SourceSpec, camera};
     about = "Real-time matting: cut people out of video and put them over a new background."
 )]
 struct Cli {
+    /// Without a subcommand: open the window.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+/// The window (no subcommand). Options given here override the saved settings for this run.
+#[derive(Args)]
+struct WindowArgs {
+    /// `camera[:N]`, `demo`, a video file (looped), an image or `synthetic[:WxH[@FPS]]`.
+    #[arg(long)]
+    source: Option<String>,
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
+    /// As for `process`: `blur[:RADIUS_PX]`, `color:#RRGGBB`, `image:PATH`, `video:PATH`, `transparent`.
+    #[arg(long)]
+    background: Option<String>,
+    #[arg(long, value_enum)]
+    temporal: Option<TemporalMode>,
+    /// Settings file (default: the platform's data folder, e.g. ~/.local/share/mattecam/app.ron).
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// Close after this many frames have been shown (for checking the window headless).
+    #[arg(long)]
+    frames: Option<u64>,
+    /// With --frames: save a PNG screenshot of the window here before closing.
+    #[arg(long, requires = "frames")]
+    screenshot: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -193,10 +220,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Process(args) => run_process(args),
-        Command::Eval(args) => run_eval(args),
-        Command::Models => list_models(),
-        Command::Sources => list_sources(),
+        None => run_window(cli.window),
+        Some(Command::Process(args)) => run_process(args),
+        Some(Command::Eval(args)) => run_eval(args),
+        Some(Command::Models) => list_models(),
+        Some(Command::Sources) => list_sources(),
     };
     match result {
         Ok(code) => code,
@@ -205,6 +233,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
+    use mattecam::live::{ModelChoice, SourceChoice};
+    use mattecam::ui::{self, Command as UiCommand, RunRequest};
+
+    let mut overrides = Vec::new();
+    if let Some(source) = &args.source {
+        let spec: SourceSpec = source.parse()?;
+        overrides.push(UiCommand::SetSource(SourceChoice::from_spec(&spec)));
+    }
+    if let Some(kind) = args.model {
+        overrides.push(UiCommand::SetModel(ModelChoice { kind, ..ModelChoice::default() }));
+    }
+    if let Some(mode) = args.temporal {
+        overrides.push(UiCommand::SetTemporal(mode));
+    }
+    if let Some(background) = &args.background {
+        let background: Background = background.parse()?;
+        overrides.push(UiCommand::SetBackground(background));
+    }
+    let request = RunRequest { frames: args.frames, screenshot: args.screenshot.clone() };
+    let outcome = ui::run(args.settings, overrides, request)?;
+    if let Some(error) = outcome.error {
+        anyhow::bail!("the window stopped after {} frames: {error}", outcome.frames_presented);
+    }
+    if let Some(path) = outcome.screenshot {
+        println!("screenshot of the window after {} frames: {}", outcome.frames_presented, display(&path));
+    } else if args.screenshot.is_some() {
+        anyhow::bail!("the window closed before the screenshot was taken");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {

@@ -262,6 +262,35 @@ pub fn box_blur_planes(planes: &mut [f32], scratch: &mut Vec<f32>, width: usize,
     }
 }
 
+/// Grey level of the checkerboard square under pixel `(x, y)`.
+pub fn checker_grey(x: u32, y: u32) -> f32 {
+    if ((x / CHECKER_PX) + (y / CHECKER_PX)).is_multiple_of(2) { 153.0 } else { 102.0 }
+}
+
+/// A transparent composite's stored value `v` (straight or premultiplied) with alpha `a` (0..=255) seen over
+/// a checkerboard grey, unrounded.
+pub fn over_checker(v: f32, a: f32, checker: f32, premultiplied: bool) -> f32 {
+    if premultiplied { v + checker * (255.0 - a) / 255.0 } else { (v * a + checker * (255.0 - a)) / 255.0 }
+}
+
+/// What the window shows for a full-size composite (RGBA): opaque pictures as they are, a transparent one
+/// over the checkerboard; alpha 255 everywhere. The CPU reference of the GPU compositor's display mode.
+pub fn display_rgba(composite: &Composite, premultiplied: bool, out: &mut Vec<u8>) {
+    let (w, h) = (composite.width as usize, composite.height as usize);
+    out.clear();
+    out.reserve(w * h * 4);
+    let channels = composite.channels as usize;
+    for (i, p) in composite.pixels.chunks_exact(channels).enumerate() {
+        let checker = checker_grey((i % w) as u32, (i / w) as u32);
+        for &v in &p[..3] {
+            let shown =
+                if channels == 3 { v as f32 } else { over_checker(v as f32, p[3] as f32, checker, premultiplied) };
+            out.push((shown + 0.5).floor() as u8);
+        }
+        out.push(255);
+    }
+}
+
 /// Original | alpha | composite side by side, each at half size (2x2 means), into `out` (RGB,
 /// `3 * (width / 2)` by `height / 2`). A transparent composite is shown over a checkerboard.
 pub fn split_view(
@@ -288,8 +317,7 @@ pub fn split_view(
     };
     for py in 0..ph {
         for px in 0..pw {
-            let checker =
-                if ((px as u32 / CHECKER_PX) + (py as u32 / CHECKER_PX)).is_multiple_of(2) { 153.0 } else { 102.0 };
+            let checker = checker_grey(px as u32, py as u32);
             for c in 0..3 {
                 let original = |x: usize, y: usize| frame.rgb[(y * w + mirrored(x, w, mirror)) * 3 + c] as f32;
                 let matte = |x: usize, y: usize| alpha[y * w + x] as f32;
@@ -299,12 +327,7 @@ pub fn split_view(
                     if channels == 3 {
                         return v;
                     }
-                    let a = p[3] as f32;
-                    if premultiplied {
-                        v + checker * (255.0 - a) / 255.0
-                    } else {
-                        (v * a + checker * (255.0 - a)) / 255.0
-                    }
+                    over_checker(v, p[3] as f32, checker, premultiplied)
                 };
                 let row = &mut out.pixels[py * 3 * pw * 3..(py + 1) * 3 * pw * 3];
                 row[px * 3 + c] = mean4(&original, px, py);

@@ -148,6 +148,8 @@ pub struct GpuCompositor {
     rgba: Vec<u8>,
     timer: Option<Timer>,
     last_gpu_ms: Option<f64>,
+    /// Output for the window rather than for sinks (see [`Self::set_display`]).
+    display: bool,
 }
 
 impl GpuCompositor {
@@ -176,6 +178,7 @@ impl GpuCompositor {
             rgba: Vec::new(),
             timer: None,
             last_gpu_ms: None,
+            display: false,
         })
     }
 
@@ -200,6 +203,16 @@ impl GpuCompositor {
         self.settings = settings;
         self.plan = None;
         Ok(())
+    }
+
+    /// For the window: the texture holds exactly what to show, alpha 255, with a transparent picture over
+    /// a checkerboard (`composite::cpu::display_rgba`), since egui blends what it draws. The sinks need
+    /// the alpha, so the command line leaves this off.
+    pub fn set_display(&mut self, on: bool) {
+        if self.display != on {
+            self.display = on;
+            self.plan = None;
+        }
     }
 
     /// Measures each frame's GPU time with timestamp queries (when the adapter has them); the time is
@@ -315,7 +328,7 @@ impl GpuCompositor {
         };
         if self.plan.as_ref().is_none_or(|plan| plan.key != key) {
             self.plan = None;
-            self.plan = Some(plan(&self.ctx, &self.pipelines, &self.settings, key)?);
+            self.plan = Some(plan(&self.ctx, &self.pipelines, &self.settings, self.display, key)?);
         }
         let plan = self.plan.as_mut().expect("planned above");
         let queue = &self.ctx.queue;
@@ -551,7 +564,13 @@ fn output_texture(device: &wgpu::Device, label: &str, width: u32, height: u32) -
 }
 
 /// Builds the buffers and dispatches for one frame size, matte size, input format and settings.
-fn plan(ctx: &GpuContext, pipelines: &Pipelines, settings: &CompositeSettings, key: PlanKey) -> Result<Plan, GpuError> {
+fn plan(
+    ctx: &GpuContext,
+    pipelines: &Pipelines,
+    settings: &CompositeSettings,
+    display: bool,
+    key: PlanKey,
+) -> Result<Plan, GpuError> {
     let device = &ctx.device;
     let limits = device.limits();
     let b = Builder { device, max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) };
@@ -749,7 +768,9 @@ fn plan(ctx: &GpuContext, pipelines: &Pipelines, settings: &CompositeSettings, k
         mirror: settings.mirror as u32,
         background_mirror: (settings.mirror && settings.background.follows_frame()) as u32,
         has_foreground: 0,
-        _pad: [0; 2],
+        // The split view draws its own checkerboard from the composite's alpha.
+        display: (display && settings.view == View::Composite) as u32,
+        _pad: 0,
         colour,
     };
     let composite_params = b.uniform(&base_params);

@@ -71,7 +71,8 @@ pub struct CompositeParams {
     pub mirror: u32,
     pub background_mirror: u32,
     pub has_foreground: u32,
-    pub _pad: [u32; 2],
+    pub display: u32,
+    pub _pad: u32,
     pub colour: [f32; 4],
 }
 

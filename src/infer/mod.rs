@@ -85,6 +85,14 @@ impl ModelKind {
             Self::Rvm => "rvm",
         }
     }
+
+    /// As the window names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Modnet => "MODNet",
+            Self::Rvm => "RVM",
+        }
+    }
 }
 
 /// How a model is set up, beyond its file.

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::FrameFormat;
-use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
+use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, RequestedFormat, RequestedFormatType};
 
 use super::{FrameSource, SourceError, SourceInfo};
 use crate::frame::Frame;
@@ -69,6 +69,11 @@ pub struct CameraSource {
 impl CameraSource {
     /// Opens camera `index` at its highest frame rate.
     pub fn open(index: u32) -> Result<Self, SourceError> {
+        Self::open_mode(index, None)
+    }
+
+    /// Opens camera `index` in the mode closest to `(width, height, fps)`, or at its highest frame rate.
+    pub fn open_mode(index: u32, mode: Option<(u32, u32, u32)>) -> Result<Self, SourceError> {
         let cameras = nokhwa::query(ApiBackend::Auto).unwrap_or_default();
         if cameras.is_empty() {
             return Err(SourceError::NoCamera);
@@ -87,7 +92,13 @@ impl CameraSource {
             .spawn(move || {
                 let name = found.human_name();
                 let camera_error = |reason: String| SourceError::Camera { name: name.clone(), reason };
-                let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
+                let wanted = match mode {
+                    Some((width, height, fps)) => {
+                        RequestedFormatType::Closest(CameraFormat::new_from(width, height, FrameFormat::MJPEG, fps))
+                    }
+                    None => RequestedFormatType::AbsoluteHighestFrameRate,
+                };
+                let requested = RequestedFormat::new::<RgbFormat>(wanted);
                 let opened = Camera::new(found.index().clone(), requested).and_then(|mut camera| {
                     camera.open_stream()?;
                     Ok(camera)

@@ -1,0 +1,141 @@
+//! What the user picks in the window: a source and a model, as persisted settings.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::infer::{MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use crate::source::{self, FrameSource, SourceError, SourceSpec};
+
+/// A camera resolution and frame rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraMode {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl std::fmt::Display for CameraMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{} @ {} fps", self.width, self.height, self.fps)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceChoice {
+    /// The people clip fetched by setup, looped.
+    Demo,
+    /// `mode: None`: the camera's highest frame rate.
+    Camera {
+        index: u32,
+        mode: Option<CameraMode>,
+    },
+    /// A video file, looped.
+    Video {
+        path: PathBuf,
+    },
+    /// A still image, shown as a stream.
+    Image {
+        path: PathBuf,
+    },
+    Synthetic {
+        width: u32,
+        height: u32,
+        fps: f64,
+    },
+}
+
+impl Default for SourceChoice {
+    fn default() -> Self {
+        Self::Camera { index: 0, mode: None }
+    }
+}
+
+impl std::fmt::Display for SourceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Demo => f.write_str("demo clip"),
+            Self::Camera { index, mode: None } => write!(f, "camera {index}"),
+            Self::Camera { index, mode: Some(mode) } => write!(f, "camera {index} ({mode})"),
+            Self::Video { path } | Self::Image { path } => f.write_str(&crate::paths::display(path)),
+            Self::Synthetic { width, height, fps } => write!(f, "synthetic {width}x{height} @ {fps} fps"),
+        }
+    }
+}
+
+impl SourceChoice {
+    /// A camera: failures are retried, and it is never looped.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Camera { .. })
+    }
+
+    pub fn is_still(&self) -> bool {
+        matches!(self, Self::Image { .. })
+    }
+
+    /// From a command-line source (`demo`, `camera:N`, a path, `synthetic:WxH@FPS`).
+    pub fn from_spec(spec: &SourceSpec) -> Self {
+        match spec {
+            SourceSpec::Demo => Self::Demo,
+            SourceSpec::Camera { index } => Self::Camera { index: *index, mode: None },
+            SourceSpec::Synthetic { width, height, fps } => {
+                Self::Synthetic { width: *width, height: *height, fps: *fps }
+            }
+            SourceSpec::Path(path) if source::is_image_path(path) => Self::Image { path: path.clone() },
+            SourceSpec::Path(path) => Self::Video { path: path.clone() },
+        }
+    }
+
+    /// A file the user picked: an image or a video, by its extension.
+    pub fn from_file(path: PathBuf) -> Self {
+        if source::is_image_path(&path) { Self::Image { path } } else { Self::Video { path } }
+    }
+
+    pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
+        match self {
+            Self::Demo => source::open(&SourceSpec::Demo),
+            Self::Camera { index, mode } => {
+                Ok(Box::new(source::camera::CameraSource::open_mode(*index, mode.map(|m| (m.width, m.height, m.fps)))?))
+            }
+            Self::Video { path } | Self::Image { path } => source::open(&SourceSpec::Path(path.clone())),
+            Self::Synthetic { width, height, fps } => {
+                Ok(Box::new(source::synthetic::SyntheticSource::live(*width, *height, *fps, None)))
+            }
+        }
+    }
+}
+
+/// A model and how it runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelChoice {
+    pub kind: ModelKind,
+    /// MODNet: the shorter side is scaled to this (multiple of 32; the authors use 512).
+    pub ref_size: u32,
+    /// RVM: fraction of the frame the backbone sees; 0 chooses from the frame size.
+    pub downsample_ratio: f32,
+    pub provider: ProviderRequest,
+    /// Intra-op threads; 0 lets ONNX Runtime choose.
+    pub threads: usize,
+}
+
+impl Default for ModelChoice {
+    fn default() -> Self {
+        // RVM: the cheaper model and temporally stable, so the better live default on a CPU.
+        Self { kind: ModelKind::Rvm, ref_size: 512, downsample_ratio: 0.0, provider: ProviderRequest::Auto, threads: 0 }
+    }
+}
+
+impl ModelChoice {
+    pub const REF_SIZES: [u32; 5] = [256, 320, 384, 448, 512];
+    pub const DOWNSAMPLE_RATIOS: [f32; 5] = [0.0, 0.125, 0.25, 0.375, 0.5];
+
+    pub fn matter_options(&self) -> MatterOptions {
+        MatterOptions {
+            session: SessionOptions { threads: self.threads, provider: self.provider },
+            ref_size: Some(self.ref_size.clamp(64, 2048) / 32 * 32),
+            downsample_ratio: (self.downsample_ratio > 0.0).then_some(self.downsample_ratio.clamp(0.05, 1.0)),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! What the window remembers between runs: plain serde data, kept apart from the running session.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::composite::CompositeSettings;
+use crate::composite::background::DEFAULT_BLUR_RADIUS_PX;
+use crate::filter::temporal::TemporalMode;
+use crate::live::{ModelChoice, SourceChoice};
+
+/// Key of the settings in eframe's storage.
+pub const SETTINGS_KEY: &str = "mattecam.settings";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    pub source: SourceChoice,
+    pub model: ModelChoice,
+    pub temporal: TemporalMode,
+    pub composite: CompositeSettings,
+    /// The values of the background modes not in use, so switching back restores them.
+    pub remembered: RememberedBackgrounds,
+    pub show_stats: bool,
+    pub snapshot_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RememberedBackgrounds {
+    pub blur_radius_px: u32,
+    pub colour: [u8; 3],
+    pub image: Option<PathBuf>,
+    pub video: Option<PathBuf>,
+    pub premultiplied: bool,
+}
+
+impl Default for RememberedBackgrounds {
+    fn default() -> Self {
+        Self {
+            blur_radius_px: DEFAULT_BLUR_RADIUS_PX,
+            colour: [0, 177, 64],
+            image: None,
+            video: None,
+            premultiplied: false,
+        }
+    }
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            source: SourceChoice::default(),
+            model: ModelChoice::default(),
+            temporal: TemporalMode::Ofd,
+            composite: CompositeSettings { mirror: true, ..CompositeSettings::default() },
+            remembered: RememberedBackgrounds::default(),
+            show_stats: true,
+            snapshot_dir: default_snapshot_dir(),
+        }
+    }
+}
+
+/// `~/Pictures/mattecam`, or `snapshots` beside the working folder when there is no home.
+pub fn default_snapshot_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map_or_else(|| PathBuf::from("snapshots"), |home| PathBuf::from(home).join("Pictures").join("mattecam"))
+}
+
+impl AppSettings {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("settings serialise")
+    }
+
+    /// Settings from what the storage held. Unreadable settings fall back to the defaults, with a notice
+    /// for the user; `file_had_content` tells a first run (no notice) from a settings file eframe could
+    /// not parse at all.
+    pub fn load(stored: Option<&str>, file_had_content: bool) -> (Self, Option<String>) {
+        match stored {
+            Some(text) => match serde_json::from_str::<Self>(text) {
+                Ok(settings) => (settings, None),
+                Err(err) => {
+                    (Self::default(), Some(format!("Saved settings could not be read ({err}); using the defaults.")))
+                }
+            },
+            None if file_had_content => {
+                (Self::default(), Some("The settings file could not be read; using the defaults.".to_string()))
+            }
+            None => (Self::default(), None),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The eframe app: takes the newest matted frame, composites it on the GPU, draws the panels and applies
+//! the commands they emit, in that order, once per window frame.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, bounded};
+
+use super::command::{Command, FileTarget, shortcut_commands};
+use super::controls::{PanelView, banner_ui, controls_ui};
+use super::stats_ui::{help_ui, stats_ui};
+use super::viewport::{Presenter, viewport_ui};
+use crate::composite::CompositeSettings;
+use crate::live::snapshot::{SnapshotJob, SnapshotWriter};
+use crate::live::{LiveConfig, LiveFrame, LiveSession, ModelState, SourceChoice, SourceState};
+use crate::settings::{AppSettings, SETTINGS_KEY};
+use crate::source::camera::{self, CameraDescription};
+
+/// What the command line asks of one window run.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// Close after this many frames have been shown.
+    pub frames: Option<u64>,
+    /// Save a screenshot of the window there after `frames` frames, then close.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// How a run ended, for the command line's exit code.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    pub frames_presented: u64,
+    pub screenshot: Option<PathBuf>,
+    /// Why a `--frames` run could not finish.
+    pub error: Option<String>,
+}
+
+/// Everything `MatteApp::new` needs besides eframe's creation context.
+pub struct Startup {
+    /// Shown once the window is up (e.g. "no camera: showing the demo clip").
+    pub notices: Vec<String>,
+    /// The saved source when this run uses another (a missing camera); saved back unless the user picks
+    /// a source.
+    pub saved_source: Option<SourceChoice>,
+    pub cameras: Vec<CameraDescription>,
+    /// Whether the settings file had content, to tell a corrupt file from a first run.
+    pub settings_file_had_content: bool,
+    /// Settings given on the command line, applied over the saved ones.
+    pub overrides: Vec<Command>,
+    pub request: RunRequest,
+    pub outcome: Arc<Mutex<RunOutcome>>,
+}
+
+pub struct MatteApp {
+    settings: AppSettings,
+    saved_source: Option<SourceChoice>,
+    session: LiveSession,
+    presenter: Option<Presenter>,
+    cameras: Vec<CameraDescription>,
+    camera_scan: Option<Receiver<Vec<CameraDescription>>>,
+    file_dialog: Option<Receiver<(FileTarget, Option<PathBuf>)>>,
+    snapshots: SnapshotWriter,
+    /// The frame on screen, for snapshots.
+    shown: Option<LiveFrame>,
+    notices: Vec<String>,
+    help_open: bool,
+    request: RunRequest,
+    screenshot_requested: bool,
+    screenshot_done: Arc<Mutex<Option<Result<PathBuf, String>>>>,
+    outcome: Arc<Mutex<RunOutcome>>,
+}
+
+impl MatteApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, startup: Startup) -> Self {
+        let Startup { mut notices, saved_source, cameras, settings_file_had_content, overrides, request, outcome } =
+            startup;
+        let stored = cc.storage.and_then(|storage| storage.get_string(SETTINGS_KEY));
+        let (mut settings, notice) = AppSettings::load(stored.as_deref(), settings_file_had_content);
+        notices.extend(notice);
+        for command in &overrides {
+            settings.apply(command);
+        }
+        let (settings, saved_source, source_notice) = resolve_source(settings, saved_source, &cameras);
+        notices.extend(source_notice);
+
+        let presenter = match cc.wgpu_render_state.as_ref() {
+            Some(render_state) => match Presenter::new(render_state, settings.composite.clone()) {
+                Ok(presenter) => Some(presenter),
+                Err(err) => {
+                    notices.push(format!("{err}; using the default background"));
+                    Presenter::new(render_state, CompositeSettings::default())
+                        .map_err(|e| notices.push(e.to_string()))
+                        .ok()
+                }
+            },
+            None => {
+                notices.push("The window has no wgpu device; the picture cannot be shown".into());
+                None
+            }
+        };
+        let mut settings = settings;
+        if let Some(presenter) = &presenter {
+            settings.composite = presenter.settings().clone();
+        }
+        let ctx = cc.egui_ctx.clone();
+        let session = LiveSession::start(LiveConfig {
+            source: settings.source.clone(),
+            model: settings.model.clone(),
+            temporal: settings.temporal,
+            notify: Arc::new(move || ctx.request_repaint()),
+        });
+        Self {
+            settings,
+            saved_source,
+            session,
+            presenter,
+            cameras,
+            camera_scan: None,
+            file_dialog: None,
+            snapshots: SnapshotWriter::new(),
+            shown: None,
+            notices,
+            help_open: false,
+            request,
+            screenshot_requested: false,
+            screenshot_done: Arc::default(),
+            outcome,
+        }
+    }
+
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    /// Composites the newest matted frame, if a new one came.
+    fn present_latest(&mut self) {
+        let Some(live) = self.session.take_latest() else {
+            return;
+        };
+        let Some(presenter) = &mut self.presenter else {
+            self.session.recycle(live);
+            return;
+        };
+        match presenter.present(&live) {
+            Ok(composite_ms) => {
+                self.session.record_presented(&live.frame, composite_ms);
+                if let Some(old) = self.shown.replace(live) {
+                    self.session.recycle(old);
+                }
+            }
+            Err(err) => {
+                self.notice(format!("Compositing failed: {err}"));
+                self.session.recycle(live);
+            }
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        tracing::warn!("{text}");
+        if !self.notices.contains(&text) {
+            self.notices.push(text);
+        }
+    }
+
+    /// Answers from the helper threads: camera scan, file dialog, snapshots.
+    fn poll_helpers(&mut self, commands: &mut Vec<Command>) {
+        if let Some(scan) = &self.camera_scan
+            && let Ok(cameras) = scan.try_recv()
+        {
+            self.cameras = cameras;
+            self.camera_scan = None;
+        }
+        if let Some(dialog) = &self.file_dialog
+            && let Ok((target, picked)) = dialog.try_recv()
+        {
+            self.file_dialog = None;
+            if let Some(path) = picked {
+                commands.push(target.command(path));
+            }
+        }
+        while let Some(result) = self.snapshots.poll() {
+            match result {
+                Ok(files) => self.notice(format!(
+                    "Saved {} and {}",
+                    crate::paths::display(&files.composite),
+                    crate::paths::display(&files.cutout)
+                )),
+                Err(err) => self.notice(format!("Snapshot failed: {err}")),
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        match &command {
+            Command::SetSource(source) => {
+                self.session.set_source(source.clone());
+                self.saved_source = None;
+            }
+            Command::SetModel(model) => self.session.set_model(model.clone()),
+            Command::SetTemporal(mode) => self.session.set_temporal(*mode),
+            Command::SetComposite(composite) => {
+                if let Err(err) = self.set_composite(composite.clone()) {
+                    self.notice(err);
+                    return;
+                }
+            }
+            Command::SetBackground(background) => {
+                let composite = CompositeSettings { background: background.clone(), ..self.settings.composite.clone() };
+                if let Err(err) = self.set_composite(composite) {
+                    self.notice(err);
+                    return;
+                }
+            }
+            Command::RefreshCameras => self.scan_cameras(),
+            Command::PickFile(target) => self.open_file_dialog(*target),
+            Command::Snapshot => self.snapshot(),
+            Command::ToggleHelp => self.help_open = !self.help_open,
+            Command::DismissNotice(i) => {
+                if *i < self.notices.len() {
+                    self.notices.remove(*i);
+                }
+            }
+            Command::ToggleStats | Command::SetSnapshotDir(_) => {}
+        }
+        self.settings.apply(&command);
+    }
+
+    fn set_composite(&mut self, composite: CompositeSettings) -> Result<(), String> {
+        match &mut self.presenter {
+            Some(presenter) => presenter.set_settings(composite).map_err(|err| err.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn scan_cameras(&mut self) {
+        if self.camera_scan.is_some() {
+            return;
+        }
+        let (tx, rx) = bounded(1);
+        let spawned = std::thread::Builder::new().name("camera-scan".into()).spawn(move || {
+            let _ = tx.send(camera::list_cameras());
+        });
+        match spawned {
+            Ok(_) => self.camera_scan = Some(rx),
+            Err(err) => self.notice(format!("Could not look for cameras: {err}")),
+        }
+    }
+
+    fn open_file_dialog(&mut self, target: FileTarget) {
+        if self.file_dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = bounded(1);
+        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let picked = match target {
+                FileTarget::SourceFile => dialog
+                    .add_filter("Video or image", &["mp4", "mov", "mkv", "webm", "avi", "png", "jpg", "jpeg"])
+                    .pick_file(),
+                FileTarget::BackgroundImage => dialog.add_filter("Image", &["png", "jpg", "jpeg"]).pick_file(),
+                FileTarget::BackgroundVideo => {
+                    dialog.add_filter("Video", &["mp4", "mov", "mkv", "webm", "avi"]).pick_file()
+                }
+                FileTarget::SnapshotFolder => dialog.pick_folder(),
+            };
+            let _ = tx.send((target, picked));
+        });
+        match spawned {
+            Ok(_) => self.file_dialog = Some(rx),
+            Err(err) => self.notice(format!("Could not open a file dialog: {err}")),
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let Some(shown) = &self.shown else {
+            self.notice("Nothing to snapshot yet: no frame has been shown".into());
+            return;
+        };
+        let job = SnapshotJob {
+            frame: shown.frame.clone(),
+            matte: shown.matte.clone(),
+            settings: self.settings.composite.clone(),
+            dir: self.settings.snapshot_dir.clone(),
+        };
+        if let Err(err) = self.snapshots.request(job) {
+            self.notice(err.to_string());
+        }
+    }
+
+    /// `--frames N [--screenshot PATH]`: after N frames, screenshot (if asked) and close.
+    fn drive_scripted_run(&mut self, ctx: &egui::Context) {
+        let Some(frames) = self.request.frames else {
+            return;
+        };
+        let presented = self.session.stats_view().frames_presented;
+        let status = self.session.status();
+        let failure = match (&status.source_state, &status.model_state) {
+            (SourceState::Failed(reason), _) => Some(format!("source {}: {reason}", status.source)),
+            (_, ModelState::Failed(reason)) => Some(format!("model {}: {reason}", status.model.kind.title())),
+            _ => None,
+        };
+        let mut outcome = self.outcome.lock().expect("outcome lock");
+        outcome.frames_presented = presented;
+        if let Some(reason) = failure {
+            outcome.error = Some(reason);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        if presented < frames {
+            return;
+        }
+        let Some(path) = self.request.screenshot.clone() else {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        };
+        if !self.screenshot_requested {
+            self.screenshot_requested = true;
+            let done = Arc::clone(&self.screenshot_done);
+            let repaint = ctx.clone();
+            ctx.request_screenshot(move |image| {
+                let rgba: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_srgba_unmultiplied()).collect();
+                let [w, h] = image.size;
+                let saved = crate::sink::png::write_png(&path, w as u32, h as u32, 4, &rgba)
+                    .map(|()| path.clone())
+                    .map_err(|err| err.to_string());
+                *done.lock().expect("screenshot lock") = Some(saved);
+                repaint.request_repaint();
+            });
+        }
+        if let Some(saved) = self.screenshot_done.lock().expect("screenshot lock").take() {
+            match saved {
+                Ok(path) => outcome.screenshot = Some(path),
+                Err(err) => outcome.error = Some(format!("screenshot: {err}")),
+            }
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+}
+
+/// A saved camera that is not plugged in: this run shows the demo clip instead, and says so.
+fn resolve_source(
+    mut settings: AppSettings,
+    saved_source: Option<SourceChoice>,
+    cameras: &[CameraDescription],
+) -> (AppSettings, Option<SourceChoice>, Option<String>) {
+    let SourceChoice::Camera { index, .. } = settings.source else {
+        return (settings, saved_source, None);
+    };
+    if cameras.iter().any(|c| c.index == index) {
+        return (settings, saved_source, None);
+    }
+    let notice = if cameras.is_empty() {
+        "No camera found: showing the demo clip. Plug a camera in and press Refresh cameras.".to_string()
+    } else {
+        format!("Camera {index} was not found: showing the demo clip. Pick a camera under Source.")
+    };
+    let saved = std::mem::replace(&mut settings.source, SourceChoice::Demo);
+    (settings, saved_source.or(Some(saved)), Some(notice))
+}
+
+impl eframe::App for MatteApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let mut commands = shortcut_commands(&ctx, &self.settings);
+        self.poll_helpers(&mut commands);
+        self.present_latest();
+        let status = self.session.status();
+        let stats = self.session.stats_view();
+
+        egui::Panel::right("controls").resizable(true).default_size(320.0).show(ui, |ui| {
+            let view = PanelView { status: &status, cameras: &self.cameras, scanning: self.camera_scan.is_some() };
+            controls_ui(ui, &self.settings, &view, &mut commands);
+        });
+        let has_banner = !matches!(status.source_state, SourceState::Opening | SourceState::Running)
+            || matches!(status.model_state, ModelState::Failed(_))
+            || !self.notices.is_empty();
+        if has_banner {
+            egui::Panel::top("banners").show(ui, |ui| {
+                banner_ui(ui, &status, &self.notices, &mut commands);
+            });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            let texture = self.presenter.as_ref().and_then(Presenter::texture);
+            let picture = viewport_ui(ui, texture, status.is_busy());
+            if self.settings.show_stats {
+                let provider = status.provider.as_ref().map_or_else(|| "loading".to_string(), |p| p.to_string());
+                egui::Area::new(egui::Id::unique("stats-overlay"))
+                    .fixed_pos(picture.left_top() + egui::vec2(8.0, 8.0))
+                    .show(&ctx, |ui| {
+                        egui::Frame::popup(ui.style()).show(ui, |ui| stats_ui(ui, &stats, &provider));
+                    });
+            }
+        });
+        let mut help_open = self.help_open;
+        egui::Window::new("Shortcuts").open(&mut help_open).resizable(false).show(&ctx, help_ui);
+        if help_open != self.help_open {
+            commands.push(Command::ToggleHelp);
+        }
+        for command in commands {
+            self.apply(command);
+        }
+        self.drive_scripted_run(&ctx);
+        // Countdowns in the banners and the stats tick even when no frame arrives.
+        ctx.request_repaint_after(Duration::from_millis(250));
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let mut saved = self.settings.clone();
+        if let Some(source) = &self.saved_source {
+            saved.source = source.clone();
+        }
+        storage.set_string(SETTINGS_KEY, saved.to_json());
+    }
+}
