@@ -6,7 +6,7 @@ GPU ?= 0
 SETUP_FLAGS := $(if $(filter 1,$(GPU)),--gpu,)
 CARGO_FEATURES := $(if $(filter 1,$(GPU)),--features cuda,)
 
-.PHONY: setup setup-test run test lint fmt clean-cache
+.PHONY: setup setup-test run demo-video test lint fmt clean-cache
 
 ## Fetch ONNX Runtime, the models and the demo media (add GPU=1 for onnxruntime-gpu).
 setup:
@@ -16,8 +16,12 @@ setup:
 setup-test:
 	$(PYTHON) scripts/setup.py --test-tools $(SETUP_FLAGS)
 
-## Set up, build and matte the demo clip (a camera once the window lands).
+## Set up, build and open the window (on the demo clip when no camera is found).
 run: setup
+	cargo run --release $(CARGO_FEATURES)
+
+## Set up, build and matte the demo clip to a file, without a window.
+demo-video: setup
 	cargo run --release $(CARGO_FEATURES) -- process demo -o out/demo-composited.mp4 --model rvm
 
 ## Set up and run every test.

@@ -259,6 +259,21 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = outcome.error {
         anyhow::bail!("the window stopped after {} frames: {error}", outcome.frames_presented);
     }
+    let stats = &outcome.stats;
+    println!(
+        "{}: shown {} frames at {:.1} fps (capture {:.1} fps); inference {:.1} ms, composite {:.1} ms, latency median {:.0} ms (max {:.0}), dropped {} ({} before the model, {} before the screen)",
+        outcome.model,
+        stats.frames_presented,
+        stats.presented_fps,
+        stats.capture_fps,
+        stats.infer_ms,
+        stats.composite_ms,
+        stats.latency_ms_p50,
+        stats.latency_ms_max,
+        stats.dropped_frames(),
+        stats.dropped_before_infer,
+        stats.dropped_before_present
+    );
     if let Some(path) = outcome.screenshot {
         println!("screenshot of the window after {} frames: {}", outcome.frames_presented, display(&path));
     } else if args.screenshot.is_some() {

@@ -241,6 +241,42 @@ fn transparent_output_over_a_colour_equals_the_colour_mode() {
     assert_eq!(over, direct.pixels);
 }
 
+/// What the window draws (display mode: alpha 255, a transparent picture over the checkerboard) equals
+/// the CPU composite seen the same way (`cpu::display_rgba`), for opaque and transparent modes.
+#[test]
+fn display_mode_matches_the_cpu_composite_seen_by_the_window() {
+    let (frame, matte) = sample();
+    for (name, background) in [
+        ("colour", Background::Color([32, 192, 64])),
+        ("blur", Background::Blur { radius_px: 12 }),
+        ("transparent", Background::Transparent { premultiplied: false }),
+        ("premultiplied", Background::Transparent { premultiplied: true }),
+    ] {
+        let settings = CompositeSettings { mirror: true, ..with(background.clone()) };
+        let Some(mut display) = gpu(settings.clone()) else { return };
+        display.set_display(true);
+        let got = run_gpu(&mut display, frame, matte);
+        let cpu = run_cpu(&settings, frame, matte);
+        let premultiplied = background == Background::Transparent { premultiplied: true };
+        let mut want = Vec::new();
+        mattecam::composite::cpu::display_rgba(&cpu.composite, premultiplied, &mut want);
+        assert!(got.alpha.iter().all(|&a| a == 255), "{name}: the window's texture must be opaque");
+        let got_rgb: Vec<u8> = match got.composite.channels {
+            4 => got.composite.pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+            _ => got.composite.pixels.clone(),
+        };
+        let want_rgb: Vec<u8> = want.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        let (max, share) = difference(&got_rgb, &want_rgb);
+        eprintln!("display {name}: max {max} ({:.4}% differ)", share * 100.0);
+        assert!(max <= 1, "display {name}: GPU and CPU differ by up to {max}/255");
+        if background.has_alpha() {
+            // The checkerboard shows through where the person is not.
+            let corner = &got_rgb[..3];
+            assert!(corner == [153, 153, 153] || corner == [102, 102, 102], "{name}: corner {corner:?}");
+        }
+    }
+}
+
 /// BT.601 limited-range encoding of a frame, for feeding the camera-format paths.
 fn ycbcr(rgb: &[u8]) -> (f32, f32, f32) {
     let (r, g, b) = (rgb[0] as f32, rgb[1] as f32, rgb[2] as f32);

@@ -439,6 +439,7 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
             continue;
         };
         let Some(model) = matter.as_mut() else {
+            shared.stats.record_skipped();
             let _ = shared.spent_frames.0.try_send(frame.rgb);
             continue;
         };

@@ -24,6 +24,8 @@ struct Inner {
     frames_captured: u64,
     frames_inferred: u64,
     frames_presented: u64,
+    /// Frames that arrived while no model was loaded.
+    frames_skipped: u64,
 }
 
 /// One presented frame's times, for the plot.
@@ -46,7 +48,8 @@ pub struct StatsView {
     pub composite_ms: f64,
     pub latency_ms_p50: f64,
     pub latency_ms_max: f64,
-    /// Camera frames replaced before inference took them (the model is slower than the camera).
+    /// Camera frames replaced before inference took them (the model is slower than the camera), or that
+    /// came while no model was loaded.
     pub dropped_before_infer: u64,
     /// Matted frames replaced before the window showed them (the window is slower than the model).
     pub dropped_before_present: u64,
@@ -95,6 +98,11 @@ impl LiveStats {
         push_bounded(&mut inner.captured, at, 1000);
     }
 
+    /// A frame passed over because no model is loaded yet (counted as dropped before the model).
+    pub fn record_skipped(&self) {
+        self.inner.lock().expect("stats lock").frames_skipped += 1;
+    }
+
     pub fn record_inferred(&self, infer_ms: f64) {
         let mut inner = self.inner.lock().expect("stats lock");
         inner.frames_inferred += 1;
@@ -130,7 +138,7 @@ impl LiveStats {
             composite_ms: mean(&mut inner.history.iter().map(|t| t.composite_ms)),
             latency_ms_p50: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
             latency_ms_max: latencies.last().copied().unwrap_or(0.0),
-            dropped_before_infer,
+            dropped_before_infer: dropped_before_infer + inner.frames_skipped,
             dropped_before_present,
             frames_captured: inner.frames_captured,
             frames_inferred: inner.frames_inferred,

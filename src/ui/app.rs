@@ -30,6 +30,10 @@ pub struct RunRequest {
 #[derive(Clone, Debug, Default)]
 pub struct RunOutcome {
     pub frames_presented: u64,
+    /// The session's figures when the run ended.
+    pub stats: crate::live::StatsView,
+    /// "RVM on CPU", when the model ran.
+    pub model: String,
     pub screenshot: Option<PathBuf>,
     /// Why a `--frames` run could not finish.
     pub error: Option<String>,
@@ -301,6 +305,11 @@ impl MatteApp {
         };
         let mut outcome = self.outcome.lock().expect("outcome lock");
         outcome.frames_presented = presented;
+        outcome.stats = self.session.stats_view();
+        outcome.model = match &status.provider {
+            Some(provider) => format!("{} on {provider}", status.model.kind.title()),
+            None => status.model.kind.title().to_string(),
+        };
         if let Some(reason) = failure {
             outcome.error = Some(reason);
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -338,7 +347,7 @@ impl MatteApp {
 }
 
 /// A saved camera that is not plugged in: this run shows the demo clip instead, and says so.
-fn resolve_source(
+pub fn resolve_source(
     mut settings: AppSettings,
     saved_source: Option<SourceChoice>,
     cameras: &[CameraDescription],

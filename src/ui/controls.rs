@@ -352,20 +352,20 @@ pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands:
     match &status.source_state {
         SourceState::Lost { reason, retry_at } => {
             let secs = retry_at.saturating_duration_since(std::time::Instant::now()).as_secs_f32().ceil();
-            ui.colored_label(warn, format!("⚠ {} is not available: {reason}. Retrying in {secs:.0} s…", status.source));
+            ui.colored_label(warn, format!("{} is not available: {reason}. Retrying in {secs:.0} s…", status.source));
         }
         SourceState::Failed(reason) => {
-            ui.colored_label(error, format!("⚠ Cannot play {}: {reason}. Pick another source.", status.source));
+            ui.colored_label(error, format!("Cannot play {}: {reason}. Pick another source.", status.source));
         }
         SourceState::Opening | SourceState::Running => {}
     }
     if let ModelState::Failed(reason) = &status.model_state {
-        ui.colored_label(error, format!("⚠ {} failed: {reason}", status.model.kind.title()));
+        ui.colored_label(error, format!("{} failed: {reason}", status.model.kind.title()));
     }
     for (i, notice) in notices.iter().enumerate() {
         ui.horizontal(|ui| {
-            ui.label(format!("ℹ {notice}"));
-            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+            ui.label(notice);
+            if ui.small_button("Dismiss").clicked() {
                 commands.push(Command::DismissNotice(i));
             }
         });

@@ -1,0 +1,628 @@
+//! The live app: the headless session (threads, rebuilds, latency and drop counters), the window's panels
+//! driven with egui_kittest, settings persistence, snapshots, and the real window under Xvfb.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use egui::Key;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use mattecam::composite::background::Background;
+use mattecam::composite::{CompositeSettings, View};
+use mattecam::filter::temporal::TemporalMode;
+use mattecam::frame::Frame;
+use mattecam::infer::{ModelKind, ProviderRequest};
+use mattecam::live::snapshot::{SnapshotJob, write_snapshot};
+use mattecam::live::{
+    LiveConfig, LiveSession, LiveStatus, ModelChoice, ModelState, RETRY_INTERVAL, SourceChoice, SourceState,
+};
+use mattecam::settings::AppSettings;
+use mattecam::source::camera::CameraDescription;
+use mattecam::ui::app::resolve_source;
+use mattecam::ui::command::{Command, FileTarget, shortcut_commands};
+use mattecam::ui::controls::{PanelView, banner_ui, controls_ui};
+
+// ---------------------------------------------------------------------------------------------------
+// The live session, headless.
+
+fn small_rvm() -> ModelChoice {
+    ModelChoice {
+        kind: ModelKind::Rvm,
+        downsample_ratio: 0.25,
+        provider: ProviderRequest::Cpu,
+        threads: 2,
+        ..Default::default()
+    }
+}
+
+fn session(source: SourceChoice, model: ModelChoice, temporal: TemporalMode) -> LiveSession {
+    LiveSession::start(LiveConfig { source, model, temporal, notify: Arc::new(|| {}) })
+}
+
+fn wait_for(session: &LiveSession, what: &str, timeout: Duration, done: impl Fn(&LiveStatus) -> bool) -> LiveStatus {
+    let started = Instant::now();
+    loop {
+        let status = session.status();
+        if done(&status) {
+            return status;
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}; status: {status:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A 60 fps live source, a model slower than that, and a consumer that shows a frame every 60 ms: frames
+/// are dropped at both slots and counted, every captured frame is accounted for, and the end-to-end
+/// latency is at least one inference and bounded.
+#[test]
+fn live_session_counts_drops_and_measures_latency() {
+    let live = session(SourceChoice::Synthetic { width: 640, height: 360, fps: 60.0 }, small_rvm(), TemporalMode::Ofd);
+    let started = Instant::now();
+    let mut shown = 0;
+    while shown < 25 {
+        assert!(started.elapsed() < Duration::from_secs(60), "only {shown} frames in 60 s");
+        let Some(frame) = live.wait_latest(Duration::from_secs(1)) else { continue };
+        assert_eq!((frame.frame.width, frame.frame.height), (640, 360));
+        assert!(frame.matte.width > 0 && frame.matte.alpha.len() == frame.matte.pixel_count());
+        live.record_presented(&frame.frame, 1.0);
+        live.recycle(frame);
+        shown += 1;
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let stats = live.stats_view();
+    let status = live.status();
+    assert_eq!(status.model_state, ModelState::Ready);
+    assert_eq!(status.provider.as_ref().map(|p| p.name), Some("CPU"));
+    eprintln!("{stats:?}");
+    assert_eq!(stats.frames_presented, 25);
+    assert!(stats.capture_fps > 30.0, "capture at {:.1} fps", stats.capture_fps);
+    assert!(stats.infer_ms > 0.0);
+    assert!(stats.dropped_before_infer > 0, "a 60 fps source must outrun the model");
+    // Every captured frame was inferred or dropped (one may be in flight).
+    let accounted = stats.frames_inferred + stats.dropped_before_infer;
+    assert!(stats.frames_captured.abs_diff(accounted) <= 2, "captured {} vs {accounted}", stats.frames_captured);
+    // Every inferred frame was shown, dropped before the screen, or is held by OFD or the slot.
+    let shown_or_dropped = stats.frames_presented + stats.dropped_before_present;
+    assert!(stats.frames_inferred >= shown_or_dropped && stats.frames_inferred - shown_or_dropped <= 3);
+    assert_eq!(stats.dropped_frames(), stats.dropped_before_infer + stats.dropped_before_present);
+    assert!(
+        stats.latency_ms_p50 >= stats.infer_ms * 0.9,
+        "latency {} < inference {}",
+        stats.latency_ms_p50,
+        stats.infer_ms
+    );
+    assert!(stats.latency_ms_max < 5_000.0 && stats.latency_ms_p50 <= stats.latency_ms_max);
+    assert_eq!(stats.history.len(), 25);
+    assert!(stats.history[1..].iter().all(|t| t.interval_ms >= 55.0), "frames were shown 60 ms apart");
+}
+
+/// Model, temporal filter and source change while the session runs; a missing camera is reported and
+/// retried, an unreadable file is reported and not retried, and the session recovers on a good source.
+#[test]
+fn live_session_rebuilds_stages_and_reports_lost_sources() {
+    let mut live =
+        session(SourceChoice::Synthetic { width: 320, height: 180, fps: 30.0 }, small_rvm(), TemporalMode::Off);
+    wait_for(&live, "RVM", Duration::from_secs(30), |s| s.model_state == ModelState::Ready);
+    assert!(live.wait_latest(Duration::from_secs(10)).is_some());
+
+    live.set_model(ModelChoice { kind: ModelKind::Modnet, ref_size: 256, ..small_rvm() });
+    assert_eq!(live.status().model_state, ModelState::Loading);
+    assert!(live.status().is_busy());
+    let status = wait_for(&live, "MODNet", Duration::from_secs(30), |s| s.model_state == ModelState::Ready);
+    assert_eq!(status.model.kind, ModelKind::Modnet);
+    // The frames now come from MODNet (RVM also predicts the foreground colours).
+    let frame = live.wait_latest(Duration::from_secs(10)).expect("frames after the model change");
+    let frame =
+        if frame.matte.foreground.is_some() { live.wait_latest(Duration::from_secs(10)).unwrap() } else { frame };
+    assert!(frame.matte.foreground.is_none());
+    live.set_temporal(TemporalMode::Ema);
+    assert_eq!(live.status().temporal, TemporalMode::Ema);
+    assert!(live.wait_latest(Duration::from_secs(10)).is_some());
+
+    // No camera here: "lost", retried on a schedule, the session alive.
+    live.set_source(SourceChoice::Camera { index: 7, mode: None });
+    let status = wait_for(&live, "the camera to be reported lost", Duration::from_secs(10), |s| {
+        matches!(s.source_state, SourceState::Lost { .. })
+    });
+    let SourceState::Lost { reason, retry_at } = status.source_state else { unreachable!() };
+    assert!(reason.contains("camera"), "{reason}");
+    assert!(retry_at <= Instant::now() + RETRY_INTERVAL);
+    // The retry happens: the state is written again with a later retry time.
+    wait_for(
+        &live,
+        "a retry",
+        RETRY_INTERVAL * 3,
+        |s| matches!(&s.source_state, SourceState::Lost { retry_at: later, .. } if *later > retry_at),
+    );
+
+    live.set_source(SourceChoice::Video { path: PathBuf::from("/nonexistent/clip.mp4") });
+    let status = wait_for(&live, "the file to fail", Duration::from_secs(10), |s| {
+        matches!(s.source_state, SourceState::Failed(_))
+    });
+    let SourceState::Failed(reason) = status.source_state else { unreachable!() };
+    assert!(reason.contains("/nonexistent/clip.mp4"), "{reason}");
+
+    live.set_source(SourceChoice::Image { path: fetched("assets/hires.jpg") });
+    let status = wait_for(&live, "the image", Duration::from_secs(10), |s| s.source_state == SourceState::Running);
+    let info = status.source_info.expect("info once running");
+    // (A frame of the earlier source may still be waiting in the slot.)
+    let started = Instant::now();
+    loop {
+        let frame = live.wait_latest(Duration::from_secs(20)).expect("a still image is streamed");
+        let size = (frame.frame.width, frame.frame.height);
+        live.recycle(frame);
+        if size == (info.width, info.height) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no frame of the image");
+    }
+    assert!(live.wait_latest(Duration::from_secs(20)).is_some(), "the still keeps coming");
+}
+
+/// A video file is looped: more frames come out than the file holds.
+#[test]
+fn live_session_loops_a_video_file() {
+    let dir = tempfile::tempdir().unwrap();
+    cut_demo_clip(dir.path(), 1);
+    let clip = dir.path().join("fast.mp4");
+    let live = session(
+        SourceChoice::Video { path: clip },
+        ModelChoice { kind: ModelKind::Modnet, ref_size: 256, ..small_rvm() },
+        TemporalMode::Off,
+    );
+    let status = wait_for(&live, "the clip", Duration::from_secs(20), |s| s.source_state == SourceState::Running);
+    let frames_in_file = status.source_info.unwrap().frame_count.expect("a file has a frame count");
+    let started = Instant::now();
+    while live.stats_view().frames_captured <= frames_in_file + 5 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the clip did not loop: {:?} {:?}", live.status(), live.stats_view().frames_captured);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(live.status().source_state, SourceState::Running);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Snapshots.
+
+fn demo_live_frame() -> (Frame, mattecam::frame::Matte) {
+    let frame = demo_frames(&[60]).remove(0);
+    let mut matter =
+        mattecam::infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap();
+    let mut matte = mattecam::frame::Matte::default();
+    matter.infer(&frame, &mut matte).unwrap();
+    (frame, matte)
+}
+
+#[test]
+fn snapshot_writes_the_composite_and_the_cutout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (frame, matte) = demo_live_frame();
+    let settings = CompositeSettings {
+        background: Background::Color([10, 20, 250]),
+        view: View::Split,
+        mirror: true,
+        ..Default::default()
+    };
+    let job = SnapshotJob { frame: frame.clone(), matte, settings, dir: dir.path().join("shots") };
+    let files = write_snapshot(&job).unwrap();
+    let composite = image::open(&files.composite).unwrap();
+    let cutout = image::open(&files.cutout).unwrap();
+    // Full size (not the split view), RGB and RGBA.
+    assert_eq!((composite.width(), composite.height()), (frame.width, frame.height));
+    assert_eq!(composite.color(), image::ColorType::Rgb8);
+    assert_eq!(cutout.color(), image::ColorType::Rgba8);
+    let (composite, cutout) = (composite.to_rgb8(), cutout.to_rgba8());
+    // Where the cutout is clear, the composite shows the colour; where opaque, the same (mirrored) person.
+    let clear: Vec<_> = cutout.enumerate_pixels().filter(|(_, _, p)| p[3] == 0).map(|(x, y, _)| (x, y)).collect();
+    let opaque: Vec<_> = cutout.enumerate_pixels().filter(|(_, _, p)| p[3] == 255).map(|(x, y, _)| (x, y)).collect();
+    assert!(clear.len() > 10_000 && opaque.len() > 10_000);
+    assert!(clear.iter().all(|&(x, y)| composite.get_pixel(x, y).0 == [10, 20, 250]));
+    assert!(opaque.iter().all(|&(x, y)| composite.get_pixel(x, y).0[..] == cutout.get_pixel(x, y).0[..3]));
+    let (x, y) = opaque[opaque.len() / 2];
+    let source = (y * frame.width + (frame.width - 1 - x)) as usize * 3;
+    assert_eq!(composite.get_pixel(x, y).0[..], frame.rgb[source..source + 3]);
+    assert_eq!(std::fs::read_dir(dir.path().join("shots")).unwrap().count(), 2, "no partial files");
+}
+
+#[test]
+fn snapshot_into_an_unwritable_place_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    let (frame, matte) = demo_live_frame();
+    let job = SnapshotJob { frame, matte, settings: CompositeSettings::default(), dir: blocker.join("shots") };
+    let err = write_snapshot(&job).unwrap_err().to_string();
+    assert!(err.contains("not-a-folder"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left behind");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Panels, driven with egui_kittest: they emit commands; `AppSettings::apply` changes the settings.
+
+struct PanelState {
+    settings: AppSettings,
+    status: LiveStatus,
+    cameras: Vec<CameraDescription>,
+    commands: Vec<Command>,
+}
+
+fn status_for(settings: &AppSettings) -> LiveStatus {
+    LiveStatus {
+        source: settings.source.clone(),
+        source_state: SourceState::Running,
+        source_info: None,
+        model: settings.model.clone(),
+        model_state: ModelState::Ready,
+        provider: None,
+        temporal: settings.temporal,
+    }
+}
+
+fn panel_harness(settings: AppSettings) -> Harness<'static, PanelState> {
+    let status = status_for(&settings);
+    let state = PanelState { settings, status, cameras: Vec::new(), commands: Vec::new() };
+    let mut harness = Harness::builder().with_size(egui::vec2(420.0, 1400.0)).build_ui_state(
+        |ui, state: &mut PanelState| {
+            let view = PanelView { status: &state.status, cameras: &state.cameras, scanning: false };
+            controls_ui(ui, &state.settings, &view, &mut state.commands);
+        },
+        state,
+    );
+    harness.run();
+    harness
+}
+
+/// Applies and clears what the panel emitted.
+fn apply_commands(harness: &mut Harness<'_, PanelState>) -> Vec<Command> {
+    let state = harness.state_mut();
+    let commands = std::mem::take(&mut state.commands);
+    for command in &commands {
+        state.settings.apply(command);
+    }
+    commands
+}
+
+#[test]
+fn model_panel_emits_model_and_filter_changes() {
+    let mut harness = panel_harness(AppSettings::default());
+    assert!(harness.state().commands.is_empty(), "drawing alone changes nothing");
+    harness.get_by_label("MODNet").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    let Command::SetModel(model) = &commands[0] else { panic!("{commands:?}") };
+    assert_eq!(model.kind, ModelKind::Modnet);
+    assert_eq!(harness.state().settings.model.kind, ModelKind::Modnet);
+    harness.run();
+    // MODNet shows its inference size, RVM its downsample ratio.
+    assert!(harness.query_by_label("Inference size").is_some());
+    assert!(harness.query_by_label("Downsample ratio").is_none());
+
+    harness.get_by_label("EMA").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::SetTemporal(TemporalMode::Ema)]);
+    assert_eq!(harness.state().settings.temporal, TemporalMode::Ema);
+}
+
+#[test]
+fn background_panel_switches_modes_and_remembers_their_values() {
+    let mut settings = AppSettings::default();
+    settings.remembered.colour = [1, 2, 3];
+    let mut harness = panel_harness(settings);
+    harness.get_by_label("Colour").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::SetBackground(Background::Color([1, 2, 3]))]);
+    assert_eq!(harness.state().settings.composite.background, Background::Color([1, 2, 3]));
+
+    // No image chosen yet: the image mode asks for a file first.
+    harness.run();
+    harness.get_by_label("Image").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::PickFile(FileTarget::BackgroundImage)]);
+    let picked = FileTarget::BackgroundImage.command(PathBuf::from("/photos/beach.jpg"));
+    harness.state_mut().settings.apply(&picked);
+    assert_eq!(harness.state().settings.composite.background, Background::Image("/photos/beach.jpg".into()));
+
+    // Back to blur and to the image again: the image is remembered.
+    harness.run();
+    harness.get_by_label("Blur").click();
+    harness.run();
+    apply_commands(&mut harness);
+    harness.run();
+    harness.get_by_label("Image").click();
+    harness.run();
+    assert_eq!(
+        apply_commands(&mut harness),
+        vec![Command::SetBackground(Background::Image("/photos/beach.jpg".into()))]
+    );
+
+    harness.run();
+    harness.get_by_label("Transparent").click();
+    harness.run();
+    apply_commands(&mut harness);
+    assert!(harness.state().settings.composite.background.has_alpha());
+    harness.run();
+    harness.get_by_label("Split view: original | alpha | composite (V)").click();
+    harness.run();
+    apply_commands(&mut harness);
+    assert_eq!(harness.state().settings.composite.view, View::Split);
+    // Other composite settings survive a background change.
+    assert!(harness.state().settings.composite.mirror);
+}
+
+#[test]
+fn source_panel_offers_cameras_and_files() {
+    let mut harness = panel_harness(AppSettings { source: SourceChoice::Demo, ..Default::default() });
+    assert!(harness.query_by_label_contains("No camera found").is_some());
+    harness.get_by_label("Refresh cameras").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::RefreshCameras]);
+
+    harness.state_mut().cameras =
+        vec![CameraDescription { index: 3, name: "Test Cam".into(), modes: vec![(1920, 1080, 30), (1280, 720, 60)] }];
+    harness.run();
+    assert!(harness.query_by_label_contains("No camera found").is_none());
+    harness.get_by_label("Input").click();
+    harness.run();
+    harness.get_by_label("Camera 3: Test Cam").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::SetSource(SourceChoice::Camera { index: 3, mode: None })]);
+    harness.run();
+    harness.get_by_label("Mode").click();
+    harness.run();
+    harness.get_by_label("1280x720 @ 60 fps").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    let Command::SetSource(SourceChoice::Camera { mode: Some(mode), .. }) = &commands[0] else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((mode.width, mode.height, mode.fps), (1280, 720, 60));
+}
+
+#[test]
+fn banner_shows_a_lost_camera_and_notices() {
+    let settings = AppSettings::default();
+    let mut status = status_for(&settings);
+    status.source_state =
+        SourceState::Lost { reason: "no camera was found".into(), retry_at: Instant::now() + Duration::from_secs(2) };
+    let state = (status, vec!["Saved a.png and b.png".to_string()], Vec::<Command>::new());
+    let mut harness = Harness::builder().with_size(egui::vec2(900.0, 200.0)).build_ui_state(
+        |ui, (status, notices, commands): &mut (LiveStatus, Vec<String>, Vec<Command>)| {
+            banner_ui(ui, status, notices, commands);
+        },
+        state,
+    );
+    harness.run();
+    let banner = harness.get_by_label_contains("camera 0 is not available");
+    let text = format!("{banner:?}");
+    assert!(text.contains("Retrying in 2 s"), "{text}");
+    assert!(harness.query_by_label("Saved a.png and b.png").is_some());
+    harness.get_by_label("Dismiss").click();
+    harness.run();
+    assert_eq!(harness.state().2, vec![Command::DismissNotice(0)]);
+}
+
+#[test]
+fn missing_camera_falls_back_to_the_demo_and_keeps_the_saved_choice() {
+    let settings = AppSettings { source: SourceChoice::Camera { index: 0, mode: None }, ..Default::default() };
+    let (run, saved, notice) = resolve_source(settings.clone(), None, &[]);
+    assert_eq!(run.source, SourceChoice::Demo);
+    assert_eq!(saved, Some(settings.source.clone()));
+    assert!(notice.unwrap().contains("No camera found"));
+    let camera = CameraDescription { index: 0, name: "cam".into(), modes: Vec::new() };
+    let (run, saved, notice) = resolve_source(settings.clone(), None, &[camera]);
+    assert_eq!((run.source, saved, notice), (settings.source, None, None));
+}
+
+#[test]
+fn shortcuts_emit_commands_unless_typing() {
+    let settings = AppSettings::default();
+    let mut harness = Harness::builder().with_accessibility_check(false).build_ui_state(
+        |ui, (settings, commands, text): &mut (AppSettings, Vec<Command>, String)| {
+            commands.extend(shortcut_commands(ui.ctx(), settings));
+            ui.text_edit_singleline(text);
+        },
+        (settings.clone(), Vec::new(), String::new()),
+    );
+    for key in [Key::M, Key::V, Key::S, Key::I, Key::H] {
+        harness.key_press(key);
+        harness.run();
+    }
+    let mirror = CompositeSettings { mirror: !settings.composite.mirror, ..settings.composite.clone() };
+    let split = CompositeSettings { view: View::Split, ..settings.composite.clone() };
+    assert_eq!(
+        harness.state().1,
+        vec![
+            Command::SetComposite(mirror),
+            Command::SetComposite(split),
+            Command::Snapshot,
+            Command::ToggleStats,
+            Command::ToggleHelp
+        ]
+    );
+    harness.state_mut().1.clear();
+    harness.get_by_role(egui::accesskit::Role::TextInput).click();
+    harness.run();
+    harness.key_press(Key::M);
+    harness.run();
+    assert!(harness.state().1.is_empty(), "typing M in a text field is not a shortcut");
+}
+
+#[test]
+fn settings_round_trip_and_corrupt_settings_fall_back() {
+    let mut settings = AppSettings::default();
+    for command in [
+        Command::SetSource(SourceChoice::Video { path: "/videos/talk.mp4".into() }),
+        Command::SetModel(ModelChoice { kind: ModelKind::Modnet, ref_size: 384, ..Default::default() }),
+        Command::SetTemporal(TemporalMode::Adaptive),
+        Command::SetBackground(Background::Video("/videos/beach.mp4".into())),
+        Command::SetSnapshotDir("/shots".into()),
+        Command::ToggleStats,
+    ] {
+        assert!(settings.apply(&command), "{command:?} changes the settings");
+    }
+    let (loaded, notice) = AppSettings::load(Some(&settings.to_json()), true);
+    assert_eq!((loaded, notice), (settings.clone(), None));
+
+    let (loaded, notice) = AppSettings::load(Some("{\"model\": 17"), true);
+    assert_eq!(loaded, AppSettings::default());
+    assert!(notice.unwrap().contains("could not be read"));
+    let (loaded, notice) = AppSettings::load(None, true);
+    assert_eq!(loaded, AppSettings::default());
+    assert!(notice.is_some(), "a settings file eframe could not parse is reported");
+    assert_eq!(AppSettings::load(None, false), (AppSettings::default(), None), "first run: no notice");
+    // Older files without newer fields load with defaults for them.
+    let (partial, notice) = AppSettings::load(Some("{\"show_stats\": false}"), true);
+    assert!(notice.is_none() && !partial.show_stats && partial.model == ModelChoice::default());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The real window, under Xvfb.
+
+struct Display {
+    name: String,
+    server: Option<Child>,
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// A private Xvfb display; `None` (with a note) where Xvfb is missing outside CI.
+fn xvfb() -> Option<Display> {
+    let in_ci = std::env::var("CI").as_deref() == Ok("true");
+    let number = (90..200).find(|n| {
+        !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+    })?;
+    let name = format!(":{number}");
+    let server = Process::new("Xvfb")
+        .args([&name, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let server = match server {
+        Ok(server) => server,
+        Err(err) => {
+            assert!(!in_ci, "CI must have Xvfb (apt package xvfb): {err}");
+            eprintln!("skipped: Xvfb is not installed ({err})");
+            return None;
+        }
+    };
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "Xvfb did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Display { name, server: Some(server) })
+}
+
+fn run_window(display: &Display, args: &[&str]) -> std::process::Output {
+    let runtime_dir = tempfile::tempdir().unwrap();
+    Process::new(mattecam())
+        .args(args)
+        .env("DISPLAY", &display.name)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", runtime_dir.path())
+        .output()
+        .unwrap()
+}
+
+fn is_colour(p: &[u8], colour: [u8; 3]) -> bool {
+    p.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 6)
+}
+
+/// `mattecam --frames 30 --screenshot` on the demo clip, with saved settings (colour background, stats
+/// hidden, no mirror): the window shows the person cut out over the colour, where the source frame shows
+/// the room.
+#[test]
+fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
+    let Some(display) = xvfb() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let colour = [32u8, 192, 64];
+    let saved = AppSettings {
+        source: SourceChoice::Demo,
+        composite: CompositeSettings { background: Background::Color(colour), mirror: false, ..Default::default() },
+        show_stats: false,
+        temporal: TemporalMode::Off,
+        ..Default::default()
+    };
+    let settings_file = dir.path().join("app.ron");
+    let ron = format!("{{\"mattecam.settings\": {}}}", serde_json::to_string(&saved.to_json()).unwrap());
+    std::fs::write(&settings_file, ron).unwrap();
+    let shot = dir.path().join("window.png");
+    let output = run_window(
+        &display,
+        &["--frames", "30", "--screenshot", shot.to_str().unwrap(), "--settings", settings_file.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "window run failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("screenshot of the window after"), "{stdout}");
+
+    let image = image::open(&shot).unwrap().to_rgb8();
+    assert_eq!((image.width(), image.height()), (1280, 760), "the window's size");
+    // The picture: the columns and rows with much background colour (the panel's colour swatch is small).
+    let (mut columns, mut rows) = (vec![0u32; image.width() as usize], vec![0u32; image.height() as usize]);
+    for (x, y, p) in image.enumerate_pixels() {
+        if is_colour(&p.0, colour) {
+            columns[x as usize] += 1;
+            rows[y as usize] += 1;
+        }
+    }
+    let total: u32 = columns.iter().sum();
+    assert!(total > 100_000, "too little background colour on screen: {total} pixels");
+    let span = |counts: &[u32]| {
+        let mut many = (0..counts.len() as u32).filter(|&i| counts[i as usize] > 100);
+        let first = many.next().unwrap();
+        (first, many.next_back().unwrap_or(first))
+    };
+    let ((x0, x1), (y0, y1)) = (span(&columns), span(&rows));
+    let (w, h) = (x1 - x0 + 1, y1 - y0 + 1);
+    // The demo clip is 1080x720 (3:2), shown whole.
+    assert!(((w as f32 / h as f32) - 1.5).abs() < 0.03, "picture {w}x{h}");
+    let share_in = |x: u32, y: u32, side: u32| {
+        let n = (0..side).flat_map(|dy| (0..side).map(move |dx| (x + dx, y + dy)));
+        n.filter(|&(x, y)| is_colour(&image.get_pixel(x, y).0, colour)).count() as f32 / (side * side) as f32
+    };
+    let side = w / 12;
+    // Both top corners are background: the colour dominates them.
+    assert!(share_in(x0, y0, side) > 0.9, "top-left corner");
+    assert!(share_in(x1 + 1 - side, y0, side) > 0.9, "top-right corner");
+    // The person is there: the middle of the picture is mostly not the colour.
+    let middle = share_in(x0 + w / 2 - side, y0 + h / 2 - side / 2, side);
+    assert!(middle < 0.5, "no person in the middle ({middle})");
+    // The source frame is not that colour in the corners.
+    let frame = demo_frames(&[0]).remove(0);
+    let corner = &frame.rgb[..3];
+    assert!(!is_colour(corner, colour), "source corner {corner:?}");
+
+    // eframe saved the settings on exit, and they still read back.
+    let stored = std::fs::read_to_string(&settings_file).unwrap();
+    assert!(stored.contains("mattecam.settings"), "{stored}");
+}
+
+#[test]
+fn window_reports_an_unreadable_source_and_exits_nonzero() {
+    let Some(display) = xvfb() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let settings_file = dir.path().join("app.ron");
+    let broken = dir.path().join("broken.mp4");
+    std::fs::write(&broken, b"not a video").unwrap();
+    let output = run_window(
+        &display,
+        &["--source", broken.to_str().unwrap(), "--frames", "5", "--settings", settings_file.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("broken.mp4"), "{stderr}");
+}
