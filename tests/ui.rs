@@ -179,7 +179,12 @@ fn live_session_loops_a_video_file() {
     let frames_in_file = status.source_info.unwrap().frame_count.expect("a file has a frame count");
     let started = Instant::now();
     while live.stats_view().frames_captured <= frames_in_file + 5 {
-        assert!(started.elapsed() < Duration::from_secs(30), "the clip did not loop: {:?} {:?}", live.status(), live.stats_view().frames_captured);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the clip did not loop: {:?} {:?}",
+            live.status(),
+            live.stats_view().frames_captured
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(live.status().source_state, SourceState::Running);

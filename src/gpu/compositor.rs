@@ -1,6 +1,9 @@
 //! The GPU compositor: one compute pass of many dispatches per frame, planned once per frame size and
 //! settings, with buffers and bind groups reused until either changes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use wgpu::util::DeviceExt;
 
 use super::readback::{Readback, map_for_reading};
@@ -135,7 +138,15 @@ struct Timer {
     queries: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     staging: wgpu::Buffer,
+    /// Read after each frame, waiting for the GPU; otherwise the staging buffer is mapped in the
+    /// background and read by a later frame (`STAGING_*`).
+    blocking: bool,
+    staging_state: Arc<AtomicU8>,
 }
+
+const STAGING_FREE: u8 = 0;
+const STAGING_MAPPING: u8 = 1;
+const STAGING_MAPPED: u8 = 2;
 
 /// Composites frames on the GPU; see the module docs.
 pub struct GpuCompositor {
@@ -218,6 +229,16 @@ impl GpuCompositor {
     /// Measures each frame's GPU time with timestamp queries (when the adapter has them); the time is
     /// read after the frame completes, so this waits for the GPU.
     pub fn measure_gpu_time(&mut self, on: bool) -> bool {
+        self.start_timer(on, true)
+    }
+
+    /// As [`Self::measure_gpu_time`] without waiting: [`Self::last_gpu_ms`] is the time of the latest
+    /// frame whose time has come back (the window's case).
+    pub fn measure_gpu_time_in_background(&mut self, on: bool) -> bool {
+        self.start_timer(on, false)
+    }
+
+    fn start_timer(&mut self, on: bool, blocking: bool) -> bool {
         if !on || !self.ctx.timestamps {
             self.timer = None;
             return false;
@@ -241,8 +262,34 @@ impl GpuCompositor {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            blocking,
+            staging_state: Arc::new(AtomicU8::new(STAGING_FREE)),
         });
         true
+    }
+
+    /// Takes a background-mapped time, if one has come back; says whether the staging buffer is free.
+    fn harvest_background_time(&mut self) -> bool {
+        let Some(timer) = &self.timer else {
+            return false;
+        };
+        if timer.blocking {
+            return true;
+        }
+        match timer.staging_state.load(Ordering::Acquire) {
+            STAGING_MAPPED => {
+                if let Ok(view) = timer.staging.get_mapped_range(..) {
+                    let ticks: &[u64] = bytemuck::cast_slice(&view);
+                    let period_ns = self.ctx.queue.get_timestamp_period() as f64;
+                    self.last_gpu_ms = Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns / 1e6);
+                }
+                timer.staging.unmap();
+                timer.staging_state.store(STAGING_FREE, Ordering::Release);
+                true
+            }
+            STAGING_FREE => true,
+            _ => false,
+        }
     }
 
     /// GPU time of the last frame in milliseconds, when measured.
@@ -368,18 +415,31 @@ impl GpuCompositor {
                 pass.dispatch_workgroups(x, y, z);
             }
         }
-        if let Some(timer) = &self.timer {
+        let copy_time = self.harvest_background_time();
+        if let Some(timer) = &self.timer
+            && copy_time
+        {
             encoder.resolve_query_set(&timer.queries, 0..2, &timer.resolve, 0);
             encoder.copy_buffer_to_buffer(&timer.resolve, 0, &timer.staging, 0, 16);
         }
         self.ctx.queue.submit([encoder.finish()]);
+        if let Some(timer) = &self.timer
+            && copy_time
+            && !timer.blocking
+        {
+            timer.staging_state.store(STAGING_MAPPING, Ordering::Release);
+            let state = Arc::clone(&timer.staging_state);
+            timer.staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                state.store(if result.is_ok() { STAGING_MAPPED } else { STAGING_FREE }, Ordering::Release);
+            });
+        }
         self.ctx.take_error()?;
         let plan = self.plan.as_ref().expect("planned above");
         Ok(plan.split_texture.as_ref().unwrap_or(&plan.composite_texture))
     }
 
     fn read_timer(&mut self) -> Result<(), GpuError> {
-        let Some(timer) = &self.timer else {
+        let Some(timer) = self.timer.as_ref().filter(|timer| timer.blocking) else {
             return Ok(());
         };
         map_for_reading(&self.ctx, &timer.staging)?;

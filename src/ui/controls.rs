@@ -138,7 +138,7 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &LiveStatus, comman
             });
         }
         ModelKind::Rvm => {
-            let ratio_text = |r: f32| if r == 0.0 { "Auto".to_string() } else { format!("{r}") };
+            let ratio_text = |r: f32| if r == 0.0 { "Auto (512 px)".to_string() } else { format!("{r}") };
             ComboBox::from_label("Downsample ratio").selected_text(ratio_text(model.downsample_ratio)).show_ui(
                 ui,
                 |ui| {

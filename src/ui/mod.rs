@@ -58,6 +58,8 @@ pub fn run(
     wgpu_setup.instance_descriptor.backends = wgpu::Backends::PRIMARY;
     wgpu_setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
         label: Some("mattecam window"),
+        // Timestamps give the stats the composite's GPU time.
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         required_limits: adapter.limits(),
         ..Default::default()
     });

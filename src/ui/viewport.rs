@@ -18,19 +18,24 @@ pub struct Presenter {
     device: wgpu::Device,
     renderer: Arc<egui::mutex::RwLock<egui_wgpu::Renderer>>,
     texture: Option<(TextureId, Vec2)>,
+    /// GPU time is measured with timestamp queries read back in the background.
+    gpu_timed: bool,
 }
 
 impl Presenter {
     pub fn new(render_state: &egui_wgpu::RenderState, settings: CompositeSettings) -> Result<Self, CompositeError> {
         let info = render_state.adapter.get_info();
-        let ctx = GpuContext::with_device(render_state.device.clone(), render_state.queue.clone(), &info, false);
+        let timestamps = render_state.device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let ctx = GpuContext::with_device(render_state.device.clone(), render_state.queue.clone(), &info, timestamps);
         let mut compositor = GpuCompositor::new(ctx, settings)?;
         compositor.set_display(true);
+        let gpu_timed = compositor.measure_gpu_time_in_background(true);
         Ok(Self {
             compositor,
             device: render_state.device.clone(),
             renderer: Arc::clone(&render_state.renderer),
             texture: None,
+            gpu_timed,
         })
     }
 
@@ -48,7 +53,9 @@ impl Presenter {
         self.compositor.set_settings(settings)
     }
 
-    /// Composites `live` into the window's texture; returns the milliseconds it took on this thread.
+    /// Composites `live` into the window's texture. Returns the composite time in milliseconds: the GPU
+    /// time of the latest frame whose timestamps came back (nothing waits for them), or, on a device
+    /// without timestamp queries, the time this thread spent.
     pub fn present(&mut self, live: &LiveFrame) -> Result<f64, CompositeError> {
         let started = Instant::now();
         let frame = &live.frame;
@@ -68,7 +75,9 @@ impl Presenter {
         if let Some((_, shown)) = &mut self.texture {
             *shown = size;
         }
-        Ok(started.elapsed().as_secs_f64() * 1e3)
+        let cpu_ms = started.elapsed().as_secs_f64() * 1e3;
+        drop(renderer);
+        Ok(if self.gpu_timed { self.compositor.last_gpu_ms().unwrap_or(0.0) } else { cpu_ms })
     }
 
     pub fn texture(&self) -> Option<(TextureId, Vec2)> {
