@@ -257,7 +257,7 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
     let request = RunRequest { frames: args.frames, screenshot: args.screenshot.clone() };
     let outcome = ui::run(args.settings, overrides, request)?;
     if let Some(error) = outcome.error {
-        anyhow::bail!("the window stopped after {} frames: {error}", outcome.frames_presented);
+        anyhow::bail!("the window stopped after {} frames: {error}", outcome.stats.frames_presented);
     }
     let stats = &outcome.stats;
     println!(
@@ -275,7 +275,7 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
         stats.dropped_before_present
     );
     if let Some(path) = outcome.screenshot {
-        println!("screenshot of the window after {} frames: {}", outcome.frames_presented, display(&path));
+        println!("screenshot of the window after {} frames: {}", outcome.stats.frames_presented, display(&path));
     } else if args.screenshot.is_some() {
         anyhow::bail!("the window closed before the screenshot was taken");
     }

@@ -144,6 +144,15 @@ struct Timer {
     staging_state: Arc<AtomicU8>,
 }
 
+impl Timer {
+    /// Milliseconds between the two timestamps in the mapped staging buffer.
+    fn read_mapped_ms(&self, queue: &wgpu::Queue) -> Result<f64, GpuError> {
+        let view = self.staging.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
+        let ticks: &[u64] = bytemuck::cast_slice(&view);
+        Ok(ticks[1].saturating_sub(ticks[0]) as f64 * queue.get_timestamp_period() as f64 / 1e6)
+    }
+}
+
 const STAGING_FREE: u8 = 0;
 const STAGING_MAPPING: u8 = 1;
 const STAGING_MAPPED: u8 = 2;
@@ -278,12 +287,9 @@ impl GpuCompositor {
         }
         match timer.staging_state.load(Ordering::Acquire) {
             STAGING_MAPPED => {
-                if let Ok(view) = timer.staging.get_mapped_range(..) {
-                    let ticks: &[u64] = bytemuck::cast_slice(&view);
-                    let period_ns = self.ctx.queue.get_timestamp_period() as f64;
-                    self.last_gpu_ms = Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns / 1e6);
-                }
+                let read = timer.read_mapped_ms(&self.ctx.queue);
                 timer.staging.unmap();
+                self.last_gpu_ms = read.ok();
                 timer.staging_state.store(STAGING_FREE, Ordering::Release);
                 true
             }
@@ -443,13 +449,9 @@ impl GpuCompositor {
             return Ok(());
         };
         map_for_reading(&self.ctx, &timer.staging)?;
-        {
-            let view = timer.staging.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
-            let ticks: &[u64] = bytemuck::cast_slice(&view);
-            let period_ns = self.ctx.queue.get_timestamp_period() as f64;
-            self.last_gpu_ms = Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns / 1e6);
-        }
+        let read = timer.read_mapped_ms(&self.ctx.queue);
         timer.staging.unmap();
+        self.last_gpu_ms = Some(read?);
         Ok(())
     }
 }

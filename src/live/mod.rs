@@ -354,20 +354,14 @@ fn capture_loop(shared: &Shared, choice: &SourceChoice, generation: u64, stop: &
                 let _ = shared.spent_frames.0.try_send(stale.rgb);
             }
         };
-        match ended {
+        let err = match ended {
             // End of a file: loop it (a still image never ends).
             None if !choice.is_live() => continue,
-            None => {
-                let err = SourceError::Camera { name: info.name.clone(), reason: "the stream ended".into() };
-                if !wait_to_retry(shared, choice, generation, &err, &stopping) {
-                    return;
-                }
-            }
-            Some(err) => {
-                if !wait_to_retry(shared, choice, generation, &err, &stopping) {
-                    return;
-                }
-            }
+            None => SourceError::Camera { name: info.name.clone(), reason: "the stream ended".into() },
+            Some(err) => err,
+        };
+        if !wait_to_retry(shared, choice, generation, &err, &stopping) {
+            return;
         }
     }
 }

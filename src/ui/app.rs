@@ -29,7 +29,6 @@ pub struct RunRequest {
 /// How a run ended, for the command line's exit code.
 #[derive(Clone, Debug, Default)]
 pub struct RunOutcome {
-    pub frames_presented: u64,
     /// The session's figures when the run ended.
     pub stats: crate::live::StatsView,
     /// "RVM on CPU", when the model ran.
@@ -130,10 +129,6 @@ impl MatteApp {
             screenshot_done: Arc::default(),
             outcome,
         }
-    }
-
-    pub fn settings(&self) -> &AppSettings {
-        &self.settings
     }
 
     /// Composites the newest matted frame, if a new one came.
@@ -296,7 +291,6 @@ impl MatteApp {
         let Some(frames) = self.request.frames else {
             return;
         };
-        let presented = self.session.stats_view().frames_presented;
         let status = self.session.status();
         let failure = match (&status.source_state, &status.model_state) {
             (SourceState::Failed(reason), _) => Some(format!("source {}: {reason}", status.source)),
@@ -304,8 +298,8 @@ impl MatteApp {
             _ => None,
         };
         let mut outcome = self.outcome.lock().expect("outcome lock");
-        outcome.frames_presented = presented;
         outcome.stats = self.session.stats_view();
+        let presented = outcome.stats.frames_presented;
         outcome.model = match &status.provider {
             Some(provider) => format!("{} on {provider}", status.model.kind.title()),
             None => status.model.kind.title().to_string(),
