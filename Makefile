@@ -25,8 +25,9 @@ demo-video: setup
 	cargo run --release $(CARGO_FEATURES) -- process demo -o out/demo-composited.mp4 --model rvm
 
 ## Set up and run every test.
+## (libwayland, loaded by the Vulkan driver, prints errors into the commands' output without XDG_RUNTIME_DIR.)
 test: setup-test
-	cargo test $(CARGO_FEATURES) --all-targets
+	XDG_RUNTIME_DIR="$${XDG_RUNTIME_DIR:-$$(mktemp -d)}" cargo test $(CARGO_FEATURES) --all-targets
 
 ## Formatting and lints, as CI checks them.
 lint:
