@@ -128,3 +128,13 @@ impl StderrCollector {
         self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
     }
 }
+
+/// Puts an ffmpeg child in a process group of its own, so that Ctrl-C in the terminal reaches only us:
+/// we then finish the recording and close ffmpeg's input ourselves, instead of ffmpeg stopping mid-frame.
+pub fn own_process_group(command: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+}

@@ -18,6 +18,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The frame's description without its pixels (for a copy into another buffer).
+    pub fn clone_header(&self) -> Frame {
+        Frame { rgb: Vec::new(), ..*self }
+    }
+
     pub fn pixel_count(&self) -> usize {
         self.width as usize * self.height as usize
     }

@@ -14,6 +14,7 @@ pub mod models;
 pub mod paths;
 pub mod pipeline;
 pub mod process;
+pub mod record;
 pub mod resample;
 pub mod settings;
 pub mod sink;

@@ -53,12 +53,23 @@ struct WindowArgs {
     /// With --frames: save a PNG screenshot of the window here before closing.
     #[arg(long, requires = "frames")]
     screenshot: Option<PathBuf>,
+    /// Start recording as soon as the picture shows (R, the Record button or closing the window stops it).
+    #[arg(long)]
+    record: bool,
+    /// Where recordings go (kept in the settings).
+    #[arg(long)]
+    record_dir: Option<PathBuf>,
+    /// The recording format (kept in the settings).
+    #[arg(long, value_enum)]
+    record_format: Option<mattecam::sink::Format>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Matte a video, image, folder of images, camera or synthetic source and write the composite.
     Process(ProcessArgs),
+    /// Record a live source (camera, or a file played in real time) for a while, without a window.
+    Record(RecordArgs),
     /// Measure matte quality (SAD, MSE, MAD, Grad, Conn, dtSSD, flicker) on exact-ground-truth data.
     Eval(EvalArgs),
     /// List the models, their licences and whether each is present and verified.
@@ -71,13 +82,16 @@ enum Command {
 struct ProcessArgs {
     /// A video file, an image, a folder of images, `demo`, `synthetic[:WxH[@FPS]]` or `camera[:N]`.
     input: String,
-    /// A .mp4 file, a .png file (single image) or a folder (PNG sequence).
+    /// A .mp4, .mov or .webm file, a .png file (single image) or a folder (PNG sequence).
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    recording: RecordingArgs,
     /// `blur`, `blur:RADIUS_PX`, `color:#RRGGBB`, `image:PATH`, `video:PATH` (looped), or `transparent` /
-    /// `transparent:premultiplied` (PNG output only).
-    #[arg(long, default_value = "blur")]
-    background: String,
+    /// `transparent:premultiplied` (not in MP4). Default: the cutout (transparent) for the alpha formats
+    /// (prores, webm-alpha, png sequences), `blur` otherwise.
+    #[arg(long)]
+    background: Option<String>,
     /// Where compositing runs: `auto` uses a hardware GPU when one is found, else the CPU, and says so;
     /// `gpu` also accepts a software Vulkan device (lavapipe).
     #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
@@ -105,6 +119,56 @@ struct ProcessArgs {
     max_frames: Option<u64>,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+/// What a recording or a `process` run writes.
+#[derive(Args)]
+struct RecordingArgs {
+    /// `mp4` (composite, H.264), `prores` (cutout with alpha, ProRes 4444 .mov), `webm-alpha` (cutout with
+    /// alpha, VP9 .webm), `png` (a folder of PNGs) or `matte` (the alpha as a gray H.264 .mp4). Default:
+    /// from the output's extension.
+    #[arg(long, value_enum)]
+    format: Option<mattecam::sink::Format>,
+    /// H.264 / VP9 quality (constant rate factor: lower is better and bigger).
+    #[arg(long, default_value_t = mattecam::sink::DEFAULT_CRF, value_parser = clap::value_parser!(u8).range(0..=51))]
+    crf: u8,
+    /// Also write the source video, frame-aligned, as NAME.source.mp4 (e.g. beside a matte).
+    #[arg(long)]
+    with_source: bool,
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// `camera[:N]`, `demo`, a video file (played in real time, looped) or `synthetic[:WxH[@FPS]]`.
+    #[arg(long, default_value = "camera")]
+    source: String,
+    /// How long to record; Ctrl-C ends the take earlier and keeps it.
+    #[arg(long)]
+    seconds: f64,
+    /// The file (or folder, for `--format png`) to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    recording: RecordingArgs,
+    /// As for `process` (default: the cutout for the alpha formats, `blur` otherwise).
+    #[arg(long)]
+    background: Option<String>,
+    /// Flip the picture left to right, as a webcam preview does (and the source video beside it).
+    #[arg(long)]
+    mirror: bool,
+    #[arg(long, value_enum, default_value_t = ModelKind::Rvm)]
+    model: ModelKind,
+    #[arg(long, value_enum, default_value_t = TemporalMode::Ofd)]
+    temporal: TemporalMode,
+    #[arg(long, value_enum, default_value_t = Upsample::Area)]
+    upsample: Upsample,
+    /// Where the recording is composited (`auto`: a hardware GPU when found, else the CPU).
+    #[arg(long, value_enum, default_value_t = CompositorKind::Auto)]
+    compositor: CompositorKind,
+    /// Frames the recorder may queue while the encoder catches up; beyond this, frames are dropped
+    /// and counted.
+    #[arg(long, default_value_t = mattecam::record::DEFAULT_QUEUE_FRAMES)]
+    queue_frames: usize,
 }
 
 /// How alpha is predicted: shared by `process` and `eval`.
@@ -222,6 +286,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run_window(cli.window),
         Some(Command::Process(args)) => run_process(args),
+        Some(Command::Record(args)) => run_record(args),
         Some(Command::Eval(args)) => run_eval(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),
@@ -254,7 +319,13 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
         let background: Background = background.parse()?;
         overrides.push(UiCommand::SetBackground(background));
     }
-    let request = RunRequest { frames: args.frames, screenshot: args.screenshot.clone() };
+    if let Some(dir) = &args.record_dir {
+        overrides.push(UiCommand::SetRecordingDir(dir.clone()));
+    }
+    if let Some(format) = args.record_format {
+        overrides.push(UiCommand::SetRecordingFormat(format));
+    }
+    let request = RunRequest { frames: args.frames, screenshot: args.screenshot.clone(), record: args.record };
     let outcome = ui::run(args.settings, overrides, request)?;
     if let Some(error) = outcome.error {
         anyhow::bail!("the window stopped after {} frames: {error}", outcome.stats.frames_presented);
@@ -274,6 +345,12 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
         stats.dropped_before_infer,
         stats.dropped_before_present
     );
+    for report in &outcome.recordings {
+        println!("{}", ui::recording_notice(report));
+    }
+    if let Some(error) = outcome.recordings.iter().find_map(|report| report.error.as_ref()) {
+        anyhow::bail!("the recording stopped early: {error}");
+    }
     if let Some(path) = outcome.screenshot {
         println!("screenshot of the window after {} frames: {}", outcome.stats.frames_presented, display(&path));
     } else if args.screenshot.is_some() {
@@ -283,7 +360,7 @@ fn run_window(args: WindowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
-    let background: Background = args.background.parse()?;
+    let background: Option<Background> = args.background.as_deref().map(str::parse).transpose()?;
     let input: SourceSpec = args.input.parse()?;
     let edges = EdgeControls {
         threshold: args.threshold,
@@ -303,8 +380,9 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         model: args.model.model,
         model_file: args.model.model_file.clone(),
         matter: args.model.matter_options(),
+        background,
         composite: CompositeSettings {
-            background,
+            background: Background::default(),
             upsample: args.model.upsample,
             edges,
             mirror: args.mirror,
@@ -312,6 +390,9 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         },
         compositor: args.compositor,
         temporal: args.model.temporal,
+        format: args.recording.format,
+        crf: args.recording.crf,
+        with_source: args.recording.with_source,
         alpha_dir: args.alpha_dir.clone(),
         max_frames: args.max_frames,
     };
@@ -339,10 +420,9 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         .expect("valid template"),
     );
     while !pipeline.is_finished() {
-        // Ctrl-C keeps what a live source produced (the user ends the take), and abandons a file, whose
-        // output would be incomplete.
+        // Ctrl-C ends the run and keeps what was done, finalised: the user decides what to do with it.
         if interrupted.load(Ordering::SeqCst) {
-            if source.live { pipeline.stop() } else { pipeline.cancel() }
+            pipeline.stop();
         }
         let stats = pipeline.stats();
         bar.set_position(stats.frames_written);
@@ -351,11 +431,16 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let summary = pipeline.wait()?;
+    let s = &summary.stats;
     if interrupted.load(Ordering::SeqCst) && !source.live {
-        eprintln!("interrupted: nothing was written to {}", display(&args.output));
+        eprintln!(
+            "interrupted: {} holds the first {} frames of {}",
+            display(&args.output),
+            s.frames_written,
+            summary.source.name
+        );
         return Ok(ExitCode::from(130));
     }
-    let s = &summary.stats;
     println!(
         "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame, composite {:.1} ms/frame ({}), provider {}",
         display(&args.output),
@@ -369,6 +454,142 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         compositor,
         summary.provider,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    use mattecam::live::{LiveConfig, LiveSession, ModelChoice, ModelState, SourceChoice, SourceState};
+    use mattecam::record::{Clock, RecordOptions};
+    use mattecam::sink::{Format, OutputSpec};
+
+    anyhow::ensure!(args.seconds > 0.0, "--seconds must be more than 0");
+    let spec: SourceSpec = args.source.parse()?;
+    let format = match args.recording.format {
+        Some(format) => format,
+        None => Format::from_path(&args.output)?,
+    };
+    let background: Background = match &args.background {
+        Some(text) => text.parse()?,
+        None => format.default_background(),
+    };
+    let output = OutputSpec {
+        path: args.output.clone(),
+        format,
+        crf: args.recording.crf,
+        with_source: args.recording.with_source,
+        mirror: args.mirror,
+    };
+    format.check_path(&output.path)?;
+    output.check_background(&background)?;
+    let settings = CompositeSettings {
+        background,
+        upsample: args.upsample,
+        edges: EdgeControls::default(),
+        mirror: args.mirror,
+        view: View::Composite,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+
+    let session = LiveSession::start(LiveConfig {
+        source: SourceChoice::from_spec(&spec),
+        model: ModelChoice { kind: args.model, ..ModelChoice::default() },
+        temporal: args.temporal,
+        notify: Arc::new(|| {}),
+    });
+    // Wait for the source and the model, so the take starts with frames.
+    let info = loop {
+        let status = session.status();
+        match (&status.source_state, &status.model_state, &status.source_info) {
+            (SourceState::Failed(reason), _, _) | (SourceState::Lost { reason, .. }, _, _) => {
+                anyhow::bail!("source {}: {reason}", status.source)
+            }
+            (_, ModelState::Failed(reason), _) => anyhow::bail!("model {}: {reason}", status.model.kind.name()),
+            (SourceState::Running, ModelState::Ready, Some(info)) => break info.clone(),
+            _ => {}
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            eprintln!("interrupted before recording started: nothing was written");
+            return Ok(ExitCode::from(130));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = session.status();
+    let provider = status.provider.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    session.start_recording(RecordOptions {
+        output,
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        clock: Clock::Capture,
+        settings,
+        compositor: args.compositor,
+        queue_frames: args.queue_frames,
+        model: status.model.kind.name().to_string(),
+        provider,
+        source: info.name.clone(),
+        encode_delay: Duration::ZERO,
+    })?;
+    eprintln!(
+        "recording {} from {} ({}x{} @ {:.2} fps)",
+        display(&args.output),
+        info.name,
+        info.width,
+        info.height,
+        info.fps
+    );
+    let started = std::time::Instant::now();
+    let mut last_print = started;
+    while started.elapsed().as_secs_f64() < args.seconds && !interrupted.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        let Some(status) = session.recording_status() else { break };
+        if status.failure.is_some() {
+            break;
+        }
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            last_print = std::time::Instant::now();
+            eprintln!(
+                "  {:.1} s, {:.1} s written ({} frames), queue {}/{}, dropped {}, {:.1} MB",
+                status.elapsed_s,
+                status.written_s,
+                status.frames_written,
+                status.queue_depth,
+                status.queue_capacity,
+                status.frames_dropped,
+                status.bytes as f64 / 1e6
+            );
+        }
+    }
+    let recorder = session.stop_recording().context("the recording was not running")?;
+    let status = recorder.status();
+    if status.queue_depth > 0 {
+        eprintln!(
+            "finishing: {} queued frames ({:.1} s of the take) still to encode",
+            status.queue_depth,
+            status.elapsed_s - status.written_s
+        );
+    }
+    let report = recorder.stop();
+    drop(session);
+    println!(
+        "recorded {}: {:.2} s at {:.2} fps ({} frames written, {} repeated to keep the rate, {} dropped, {} skipped), {:.1} MB, model {} on {}; details in {}",
+        display(&report.path),
+        report.duration_s,
+        report.fps,
+        report.frames_written,
+        report.frames_repeated,
+        report.frames_dropped,
+        report.frames_skipped,
+        report.bytes as f64 / 1e6,
+        report.model,
+        report.provider,
+        display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
+    );
+    if let Some(error) = &report.error {
+        anyhow::bail!("the recording stopped early: {error}");
+    }
+    // Ctrl-C is how a take is ended early: the recording is kept, so it is a success.
     Ok(ExitCode::SUCCESS)
 }
 

@@ -33,10 +33,18 @@ pub struct ProcessOptions {
     /// A model file other than the manifest's.
     pub model_file: Option<PathBuf>,
     pub matter: MatterOptions,
-    /// Background, upsampling, edge controls, mirror.
+    /// Upsampling, edge controls, mirror (the background comes from `background`).
     pub composite: CompositeSettings,
+    /// `None`: the format's default (the cutout for the alpha formats, blur otherwise).
+    pub background: Option<crate::composite::Background>,
     pub compositor: CompositorKind,
     pub temporal: TemporalMode,
+    /// What to write; `None`: from the output's extension (a folder is a PNG sequence).
+    pub format: Option<sink::Format>,
+    /// H.264 / VP9 quality.
+    pub crf: u8,
+    /// Also write the source video beside the output, frame-aligned.
+    pub with_source: bool,
     /// Also write each frame's alpha as an 8-bit PNG here.
     pub alpha_dir: Option<PathBuf>,
     pub max_frames: Option<u64>,
@@ -56,14 +64,31 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     let source = source::open(&options.input)?;
     let info = source.info().clone();
     let frames = info.frames_to_read(options.max_frames);
-    let output_kind = sink::output_kind(&options.output)?;
-    if output_kind == sink::OutputKind::SinglePng && frames != Some(1) {
+    let single_png = options.format.is_none() && sink::is_single_png(&options.output);
+    if single_png && frames != Some(1) {
         return Err(SinkError::SingleImageOverflow(options.output.clone()).into());
     }
-    if output_kind == sink::OutputKind::Video && options.composite.background.has_alpha() {
-        return Err(SinkError::NoAlpha(options.output.clone()).into());
+    let format = match options.format {
+        Some(format) => format,
+        None if single_png => sink::Format::Png,
+        None => sink::Format::from_path(&options.output)?,
+    };
+    let spec = sink::OutputSpec {
+        path: options.output.clone(),
+        format,
+        crf: options.crf,
+        with_source: options.with_source,
+        mirror: options.composite.mirror,
+    };
+    // A single image is the composite as set; a sequence or video follows its format.
+    let default_background = if single_png { Default::default() } else { format.default_background() };
+    let background = options.background.clone().unwrap_or(default_background);
+    if !single_png {
+        format.check_path(&options.output)?;
+        spec.check_background(&background)?;
     }
-    let (compositor, compositor_notice) = Compositor::open(options.compositor, options.composite.clone())?;
+    let composite = CompositeSettings { background, ..options.composite.clone() };
+    let (compositor, compositor_notice) = Compositor::open(options.compositor, composite)?;
     let compositor_name = compositor.describe();
     let model_file = match &options.model_file {
         Some(path) => path.clone(),
@@ -71,24 +96,14 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     };
     let matter = infer::open_matter(options.model, &model_file, &options.matter)?;
 
-    let mut sinks = Vec::new();
-    for path in std::iter::once(&options.output).chain(options.alpha_dir.as_ref()) {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let not_writable = |reason: String| SinkError::NotWritable { path: path.clone(), reason };
-            if parent.exists() && !parent.is_dir() {
-                return Err(not_writable(format!("{} is not a folder", parent.display())).into());
-            }
-            std::fs::create_dir_all(parent).map_err(|err| not_writable(err.to_string()))?;
-        }
-    }
-    sinks.push(sink::open_composite_sink(
-        &options.output,
-        info.width,
-        info.height,
-        info.fps,
-        options.composite.background.has_alpha(),
-    )?);
+    let mut sinks: Vec<Box<dyn sink::Sink>> = if single_png {
+        sink::create_parent(&options.output)?;
+        vec![Box::new(png::SinglePngSink::create(&options.output)?)]
+    } else {
+        spec.open(info.width, info.height, info.fps)?
+    };
     if let Some(dir) = &options.alpha_dir {
+        sink::create_parent(dir)?;
         sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
     }
     let config =

@@ -8,6 +8,7 @@ use crate::composite::CompositeSettings;
 use crate::composite::background::DEFAULT_BLUR_RADIUS_PX;
 use crate::filter::temporal::TemporalMode;
 use crate::live::{ModelChoice, SourceChoice};
+use crate::sink::{DEFAULT_CRF, Format};
 
 /// Key of the settings in eframe's storage.
 pub const SETTINGS_KEY: &str = "mattecam.settings";
@@ -23,6 +24,25 @@ pub struct AppSettings {
     pub remembered: RememberedBackgrounds,
     pub show_stats: bool,
     pub snapshot_dir: PathBuf,
+    pub recording: RecordingSettings,
+}
+
+/// How the record button records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordingSettings {
+    pub format: Format,
+    pub dir: PathBuf,
+    /// H.264 / VP9 quality.
+    pub crf: u8,
+    /// Also the source video, frame-aligned (e.g. beside a matte).
+    pub with_source: bool,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        Self { format: Format::Mp4, dir: default_recording_dir(), crf: DEFAULT_CRF, with_source: false }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,15 +77,25 @@ impl Default for AppSettings {
             remembered: RememberedBackgrounds::default(),
             show_stats: true,
             snapshot_dir: default_snapshot_dir(),
+            recording: RecordingSettings::default(),
         }
     }
 }
 
 /// `~/Pictures/mattecam`, or `snapshots` beside the working folder when there is no home.
 pub fn default_snapshot_dir() -> PathBuf {
+    home_folder("Pictures", "snapshots")
+}
+
+/// `~/Videos/mattecam`, or `recordings` beside the working folder when there is no home.
+pub fn default_recording_dir() -> PathBuf {
+    home_folder("Videos", "recordings")
+}
+
+fn home_folder(kind: &str, fallback: &str) -> PathBuf {
     std::env::var_os("HOME")
         .filter(|home| !home.is_empty())
-        .map_or_else(|| PathBuf::from("snapshots"), |home| PathBuf::from(home).join("Pictures").join("mattecam"))
+        .map_or_else(|| PathBuf::from(fallback), |home| PathBuf::from(home).join(kind).join("mattecam"))
 }
 
 impl AppSettings {

@@ -25,7 +25,7 @@ use mattecam::settings::AppSettings;
 use mattecam::source::camera::CameraDescription;
 use mattecam::ui::app::resolve_source;
 use mattecam::ui::command::{Command, FileTarget, shortcut_commands};
-use mattecam::ui::controls::{PanelView, banner_ui, controls_ui};
+use mattecam::ui::controls::{PanelView, RecordingView, banner_ui, controls_ui};
 
 // ---------------------------------------------------------------------------------------------------
 // The live session, headless.
@@ -252,6 +252,7 @@ struct PanelState {
     settings: AppSettings,
     status: LiveStatus,
     cameras: Vec<CameraDescription>,
+    recording: RecordingView,
     commands: Vec<Command>,
 }
 
@@ -269,10 +270,16 @@ fn status_for(settings: &AppSettings) -> LiveStatus {
 
 fn panel_harness(settings: AppSettings) -> Harness<'static, PanelState> {
     let status = status_for(&settings);
-    let state = PanelState { settings, status, cameras: Vec::new(), commands: Vec::new() };
+    let state =
+        PanelState { settings, status, cameras: Vec::new(), recording: RecordingView::Idle, commands: Vec::new() };
     let mut harness = Harness::builder().with_size(egui::vec2(420.0, 1400.0)).build_ui_state(
         |ui, state: &mut PanelState| {
-            let view = PanelView { status: &state.status, cameras: &state.cameras, scanning: false };
+            let view = PanelView {
+                status: &state.status,
+                cameras: &state.cameras,
+                scanning: false,
+                recording: &state.recording,
+            };
             controls_ui(ui, &state.settings, &view, &mut state.commands);
         },
         state,
@@ -288,6 +295,8 @@ fn apply_commands(harness: &mut Harness<'_, PanelState>) -> Vec<Command> {
     for command in &commands {
         state.settings.apply(command);
     }
+    // Redraw with the applied settings, as the app does, so the next query sees the new layout.
+    harness.run();
     commands
 }
 
@@ -423,6 +432,52 @@ fn missing_camera_falls_back_to_the_demo_and_keeps_the_saved_choice() {
     assert_eq!((run.source, saved, notice), (settings.source, None, None));
 }
 
+/// The record panel: format and quality become a `SetRecording`, the button a `ToggleRecording`; while
+/// recording it shows the elapsed time, size and a queue that falls behind, and locks the format.
+#[test]
+fn record_panel_emits_recording_commands_and_shows_progress() {
+    let mut harness = panel_harness(AppSettings::default());
+    harness.get_by_label("Format").click();
+    harness.run();
+    harness.get_by_label("ProRes 4444 with alpha (MOV)").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(
+        matches!(&commands[..], [Command::SetRecording(r)] if r.format == mattecam::sink::Format::Prores),
+        "{commands:?}"
+    );
+    assert_eq!(harness.state().settings.recording.format, mattecam::sink::Format::Prores);
+    harness.get_by_label("Also the camera video (NAME.source.mp4)").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetRecording(r)] if r.with_source), "{commands:?}");
+    harness.get_by_label("Record (R)").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::ToggleRecording]);
+
+    harness.state_mut().recording = RecordingView::Running(mattecam::record::RecorderStatus {
+        elapsed_s: 72.5,
+        written_s: 70.5,
+        frames_written: 2175,
+        frames_dropped: 0,
+        queue_depth: 60,
+        queue_capacity: 90,
+        bytes: 48_200_000,
+        failure: None,
+    });
+    harness.run();
+    harness.get_by_label_contains("01:12.5");
+    harness.get_by_label_contains("48.2 MB");
+    harness.get_by_label_contains("2.0 s not yet written");
+    harness.get_by_label_contains("the encoder is falling behind");
+    harness.get_by_label("Stop recording (R)").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::ToggleRecording]);
+    harness.get_by_label("Format").click();
+    harness.run();
+    assert!(harness.query_by_label("VP9 with alpha (WebM)").is_none(), "the format is locked while recording");
+}
+
 #[test]
 fn shortcuts_emit_commands_unless_typing() {
     let settings = AppSettings::default();
@@ -433,7 +488,7 @@ fn shortcuts_emit_commands_unless_typing() {
         },
         (settings.clone(), Vec::new(), String::new()),
     );
-    for key in [Key::M, Key::V, Key::S, Key::I, Key::H] {
+    for key in [Key::M, Key::V, Key::S, Key::R, Key::I, Key::H] {
         harness.key_press(key);
         harness.run();
     }
@@ -445,6 +500,7 @@ fn shortcuts_emit_commands_unless_typing() {
             Command::SetComposite(mirror),
             Command::SetComposite(split),
             Command::Snapshot,
+            Command::ToggleRecording,
             Command::ToggleStats,
             Command::ToggleHelp
         ]
@@ -565,14 +621,28 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
     let ron = format!("{{\"mattecam.settings\": {}}}", serde_json::to_string(&saved.to_json()).unwrap());
     std::fs::write(&settings_file, ron).unwrap();
     let shot = dir.path().join("window.png");
+    let takes = dir.path().join("takes");
     let output = run_window(
         &display,
-        &["--frames", "30", "--screenshot", shot.to_str().unwrap(), "--settings", settings_file.to_str().unwrap()],
+        &[
+            "--frames",
+            "30",
+            "--screenshot",
+            shot.to_str().unwrap(),
+            "--settings",
+            settings_file.to_str().unwrap(),
+            "--record",
+            "--record-format",
+            "mp4",
+            "--record-dir",
+            takes.to_str().unwrap(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "window run failed: {stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("screenshot of the window after"), "{stdout}");
+    assert!(stdout.contains("Recorded "), "{stdout}");
 
     let image = image::open(&shot).unwrap().to_rgb8();
     assert_eq!((image.width(), image.height()), (1280, 760), "the window's size");
@@ -602,7 +672,17 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
     let side = w / 12;
     // Both top corners are background: the colour dominates them.
     assert!(share_in(x0, y0, side) > 0.9, "top-left corner");
-    assert!(share_in(x1 + 1 - side, y0, side) > 0.9, "top-right corner");
+    // (The top-right corner, below the recording badge.)
+    assert!(share_in(x1 + 1 - side, y0 + side, side) > 0.9, "top-right corner");
+    // The badge: a red dot and "REC" over the picture's top-right corner while recording.
+    let red = (x1.saturating_sub(160)..=x1)
+        .flat_map(|x| (y0..y0 + 60).map(move |y| (x, y)))
+        .filter(|&(x, y)| {
+            let [r, g, b] = image.get_pixel(x, y).0;
+            r > 180 && g < 90 && b < 90
+        })
+        .count();
+    assert!(red > 60, "no recording badge ({red} red pixels)");
     // The person is there: the middle of the picture is mostly not the colour.
     let middle = share_in(x0 + w / 2 - side, y0 + h / 2 - side / 2, side);
     assert!(middle < 0.5, "no person in the middle ({middle})");
@@ -610,6 +690,33 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
     let frame = demo_frames(&[0]).remove(0);
     let corner = &frame.rgb[..3];
     assert!(!is_colour(corner, colour), "source corner {corner:?}");
+
+    // Closing the window finished the take: one MP4 at the source's constant rate, and its sidecar.
+    let mut names: Vec<String> =
+        std::fs::read_dir(&takes).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert!(
+        names.len() == 2
+            && names[0].ends_with(".json")
+            && names[1].ends_with(".mp4")
+            && names[0].starts_with("mattecam-"),
+        "{names:?}"
+    );
+    let report: mattecam::record::RecordingReport =
+        serde_json::from_str(&std::fs::read_to_string(takes.join(&names[0])).unwrap()).unwrap();
+    assert!(report.complete && report.error.is_none() && report.frames_written > 0, "{report:?}");
+    let probe = Process::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets:format=duration"])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .arg(takes.join(&names[1]))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let values: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let [packets, duration_s] = values[..] else { panic!("ffprobe: {text}") };
+    assert_eq!(packets as u64, report.frames_written + report.frames_repeated, "{report:?}");
+    assert!((duration_s - packets / 25.0).abs() < 0.05 && duration_s > 1.0, "{packets} frames, {duration_s} s");
+    assert!((duration_s - report.duration_s).abs() < 0.05, "{duration_s} s, sidecar {} s", report.duration_s);
 
     // eframe saved the settings on exit, and they still read back.
     let stored = std::fs::read_to_string(&settings_file).unwrap();

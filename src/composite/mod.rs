@@ -95,6 +95,22 @@ impl Compositor {
         }
     }
 
+    pub fn settings(&self) -> &CompositeSettings {
+        match self {
+            Self::Cpu(cpu) => cpu.settings(),
+            Self::Gpu(gpu) => gpu.settings(),
+        }
+    }
+
+    /// Changes background, edges or mirror between frames (opens a new background file if there is one).
+    pub fn set_settings(&mut self, settings: CompositeSettings) -> Result<(), CompositeError> {
+        match self {
+            Self::Cpu(cpu) => **cpu = CpuCompositor::new(settings)?,
+            Self::Gpu(gpu) => gpu.set_settings(settings)?,
+        }
+        Ok(())
+    }
+
     pub fn composite(
         &mut self,
         frame: &Frame,

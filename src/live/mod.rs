@@ -22,6 +22,7 @@ use crate::frame::{Frame, Matte};
 use crate::infer::{self, Matter, ProviderInUse};
 use crate::models;
 use crate::pipeline::LatestSlot;
+use crate::record::{RecordError, RecordOptions, Recorder, RecorderStatus};
 use crate::source::{SourceError, SourceInfo};
 
 /// How often a lost camera (or one that would not open) is tried again.
@@ -110,6 +111,8 @@ struct Shared {
     model_generation: AtomicU64,
     stop: AtomicBool,
     notify: Notify,
+    /// The recording every matted frame also goes to, while one runs.
+    recorder: Mutex<Option<Recorder>>,
 }
 
 impl Shared {
@@ -158,6 +161,7 @@ impl LiveSession {
             model_generation: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             notify: config.notify,
+            recorder: Mutex::new(None),
         });
         let (infer_commands, commands) = bounded(4);
         let s = Arc::clone(&shared);
@@ -264,6 +268,40 @@ impl LiveSession {
         self.shared.stats.record_presented(frame.captured_at, composite_ms);
     }
 
+    /// Starts recording every matted frame from now on (frame size and rate in `options` should be the
+    /// running source's: [`LiveStatus::source_info`]).
+    pub fn start_recording(&self, options: RecordOptions) -> Result<(), RecordError> {
+        let mut slot = self.shared.recorder.lock().expect("recorder lock");
+        if slot.is_some() {
+            return Err(RecordError::AlreadyRecording);
+        }
+        *slot = Some(Recorder::start(options)?);
+        Ok(())
+    }
+
+    /// Ends the recording: no frame goes to it from now on. The caller waits for its report
+    /// ([`Recorder::try_report`] without blocking, or [`Recorder::stop`]).
+    pub fn stop_recording(&self) -> Option<Recorder> {
+        let mut recorder = self.shared.recorder.lock().expect("recorder lock").take()?;
+        recorder.request_stop();
+        Some(recorder)
+    }
+
+    pub fn recording_status(&self) -> Option<RecorderStatus> {
+        self.shared.recorder.lock().expect("recorder lock").as_ref().map(Recorder::status)
+    }
+
+    pub fn recorder_pids(&self) -> Vec<u32> {
+        self.shared.recorder.lock().expect("recorder lock").as_ref().map(Recorder::encoder_pids).unwrap_or_default()
+    }
+
+    /// The picture settings the recording composites with (the window's, as the user changes them).
+    pub fn set_recording_settings(&self, settings: crate::composite::CompositeSettings) {
+        if let Some(recorder) = self.shared.recorder.lock().expect("recorder lock").as_ref() {
+            recorder.set_settings(settings);
+        }
+    }
+
     fn reap(&mut self) {
         let (finished, running): (Vec<_>, Vec<_>) = self.retired.drain(..).partition(|h| h.is_finished());
         self.retired = running;
@@ -286,6 +324,13 @@ impl Drop for LiveSession {
         }
         for handle in self.retired.drain(..) {
             let _ = handle.join();
+        }
+        // A recording still running is finished (its files finalised) before the session goes.
+        if let Some(recorder) = self.stop_recording() {
+            let report = recorder.stop();
+            if let Some(error) = report.error {
+                tracing::warn!("recording {}: {error}", crate::paths::display(&report.path));
+            }
         }
     }
 }
@@ -451,9 +496,13 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
             continue;
         }
         shared.stats.record_inferred(matte.infer_ms);
-        if let Some((frame, matte)) = filter.push(frame, matte)
-            && let Some(stale) = shared.results.put(LiveFrame { frame, matte })
-        {
+        let Some((frame, matte)) = filter.push(frame, matte) else {
+            continue;
+        };
+        if let Some(recorder) = shared.recorder.lock().expect("recorder lock").as_ref() {
+            recorder.push(&frame, &matte);
+        }
+        if let Some(stale) = shared.results.put(LiveFrame { frame, matte }) {
             let _ = shared.spent_frames.0.try_send(stale.frame.rgb);
             let _ = shared.spent_mattes.0.try_send(stale.matte);
         }

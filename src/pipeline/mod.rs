@@ -19,6 +19,7 @@ use crate::composite::{Composite, CompositeError, Compositor};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter, ProviderInUse};
+use crate::record::{FramePacer, Placement};
 use crate::sink::{Output, Sink, SinkError};
 use crate::source::{FrameSource, SourceError, SourceInfo};
 
@@ -172,8 +173,9 @@ impl Pipeline {
         }));
         let s = Arc::clone(&shared);
         let sinks = config.sinks;
+        let pacer = info.live.then(|| FramePacer::new(info.fps.max(1.0)));
         threads.push(spawn_stage("sink", move || {
-            let result = sink_stage(sinks, &output_rx, &frame_buffers_tx, &output_buffers_tx, &s);
+            let result = sink_stage(sinks, pacer, &output_rx, &frame_buffers_tx, &output_buffers_tx, &s);
             s.report(result);
         }));
 
@@ -362,28 +364,60 @@ impl PostStage {
 
 fn sink_stage(
     mut sinks: Vec<Box<dyn Sink>>,
+    mut pacer: Option<FramePacer>,
     input: &Receiver<Output>,
     spent_frames: &Sender<Vec<u8>>,
     spent_outputs: &Sender<(Vec<u8>, Composite)>,
     shared: &Shared,
 ) -> Result<(), PipelineError> {
+    let started = Instant::now();
+    let since_start_ms = |at: Instant| at.saturating_duration_since(started).as_secs_f64() * 1000.0;
+    // The frame before, kept for the repeats that fill a live source's gaps.
+    let mut last: Option<Output> = None;
+    let recycle = |output: Output| {
+        let _ = spent_frames.try_send(output.frame.rgb);
+        let _ = spent_outputs.try_send((output.alpha, output.composite));
+    };
     for output in input.iter() {
         if shared.failed.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let started = Instant::now();
+        let write_started = Instant::now();
+        let repeat_previous = match pacer.as_mut().map(|p| p.place(since_start_ms(output.frame.captured_at))) {
+            Some(Placement::Skip) => {
+                recycle(output);
+                continue;
+            }
+            Some(Placement::Write { repeat_previous }) => repeat_previous,
+            None => 0,
+        };
         for sink in sinks.iter_mut() {
+            if let Some(previous) = &last {
+                for _ in 0..repeat_previous {
+                    sink.write(previous)?;
+                }
+            }
             sink.write(&output)?;
         }
-        shared.stats.record_written(started.elapsed().as_secs_f64() * 1000.0, output.frame.captured_at);
-        let _ = spent_frames.try_send(output.frame.rgb);
-        let _ = spent_outputs.try_send((output.alpha, output.composite));
+        shared.stats.record_written(write_started.elapsed().as_secs_f64() * 1000.0, output.frame.captured_at);
+        if let Some(previous) = last.replace(output) {
+            recycle(previous);
+        }
+    }
+    if shared.failed.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    // A live take lasts until it was stopped, whatever the model's rate.
+    if let (Some(pacer), Some(previous)) = (pacer.as_mut(), &last) {
+        for _ in 0..pacer.finish(since_start_ms(Instant::now())) {
+            for sink in sinks.iter_mut() {
+                sink.write(previous)?;
+            }
+        }
     }
     // Only a run that every stage completed is committed; otherwise the sinks drop and remove their files.
-    if !shared.failed.load(Ordering::SeqCst) {
-        for sink in sinks.iter_mut() {
-            sink.finish()?;
-        }
+    for sink in sinks.iter_mut() {
+        sink.finish()?;
     }
     Ok(())
 }

@@ -50,7 +50,15 @@ impl Partial {
         &self.target
     }
 
+    /// Marks the target as written by other means (the working file was replaced by a finished copy).
+    pub fn forget(&mut self) {
+        self.committed = true;
+    }
+
     pub fn commit(&mut self) -> Result<(), SinkError> {
+        if self.committed {
+            return Ok(());
+        }
         let failed = |err: std::io::Error| SinkError::Write { path: self.target.clone(), reason: err.to_string() };
         if self.is_dir && self.target.exists() {
             std::fs::remove_dir(&self.target).map_err(failed)?;

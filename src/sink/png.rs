@@ -42,22 +42,49 @@ pub enum Content {
 pub struct PngSequenceSink {
     partial: Partial,
     content: Content,
+    /// Files are numbered in the order written, from 0 (a recording repeats frames to keep its rate).
+    written: u64,
+    bytes: u64,
 }
 
 impl PngSequenceSink {
     pub fn create(dir: &Path, content: Content) -> Result<Self, SinkError> {
-        Ok(Self { partial: Partial::dir(dir)?, content })
+        Ok(Self { partial: Partial::dir(dir)?, content, written: 0, bytes: 0 })
     }
 }
 
 impl Sink for PngSequenceSink {
     fn write(&mut self, output: &Output) -> Result<(), SinkError> {
-        let path = self.partial.working().join(frame_file_name(output.frame.seq));
+        let path = self.partial.working().join(frame_file_name(self.written));
         let (w, h) = (output.frame.width, output.frame.height);
-        match self.content {
+        let written = match self.content {
             Content::Composite => write_png(&path, w, h, output.composite.channels, &output.composite.pixels),
             Content::Alpha => write_png(&path, w, h, 1, &output.alpha),
+        };
+        if let Err(err) = written {
+            // Keep the complete frames (a full disk must not cost the take), never a half-written one.
+            let _ = std::fs::remove_file(&path);
+            let reason = match err {
+                SinkError::Write { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            let kept = if self.written > 0 && self.partial.commit().is_ok() {
+                format!(
+                    "the first {} frames are kept in {}",
+                    self.written,
+                    crate::paths::display(self.partial.target())
+                )
+            } else {
+                "nothing was kept".to_string()
+            };
+            return Err(SinkError::Write {
+                path: self.partial.target().to_path_buf(),
+                reason: format!("{reason}; {kept}"),
+            });
         }
+        self.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        self.written += 1;
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
@@ -66,6 +93,10 @@ impl Sink for PngSequenceSink {
 
     fn path(&self) -> &Path {
         self.partial.target()
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes
     }
 }
 

@@ -1,34 +1,129 @@
-//! H.264 MP4 through an `ffmpeg` subprocess reading raw RGB on its standard input.
+//! Video files through an `ffmpeg` subprocess reading raw frames on its standard input: H.264 MP4,
+//! ProRes 4444 MOV and VP9 WebM with alpha, a gray track matte, and the source video beside it.
+//!
+//! Recordings must survive a killed ffmpeg or a full disk, so MP4 and MOV are written fragmented (every
+//! second of video is playable as soon as it is on disk) and WebM closes a cluster every second. A clean
+//! finish remuxes MP4 and MOV into ordinary files with the index first, which every editor imports; a
+//! failure keeps what reached the disk, repaired by the same remux when there is room for it.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use super::{Output, Partial, Sink, SinkError};
 use crate::ffmpeg::{self, StderrCollector};
+use crate::paths::display;
 
-/// Quality of the H.264 encode (x264's constant rate factor; lower is better and bigger).
+/// Quality of the H.264 and VP9 encodes (constant rate factor: lower is better and bigger).
 pub const DEFAULT_CRF: u8 = 18;
 
-pub struct H264Sink {
+/// What a video file holds, and how it is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoKind {
+    /// The composite, H.264 4:2:0 in MP4.
+    H264 { crf: u8 },
+    /// The composite with alpha (a transparent background), ProRes 4444 (10-bit, 16-bit alpha) in MOV.
+    ProRes4444,
+    /// The composite with alpha, VP9 4:2:0 with an alpha plane in WebM.
+    Vp9Alpha { crf: u8 },
+    /// The frame-size alpha as luma (neutral chroma), H.264 in MP4: a track matte for editors.
+    MatteH264 { crf: u8 },
+    /// The frame as the source gave it (mirrored when the picture is), H.264 in MP4, frame-aligned with a
+    /// matte written beside it.
+    SourceH264 { crf: u8, mirror: bool },
+}
+
+impl VideoKind {
+    /// Raw pixel format fed to ffmpeg and its bytes per pixel.
+    fn input_format(self) -> (&'static str, usize) {
+        match self {
+            Self::H264 { .. } | Self::SourceH264 { .. } => ("rgb24", 3),
+            Self::ProRes4444 | Self::Vp9Alpha { .. } => ("rgba", 4),
+            Self::MatteH264 { .. } => ("gray", 1),
+        }
+    }
+
+    /// Container: MP4 and MOV are remuxed on finish; WebM is final as written.
+    fn is_fragmented_mp4(self) -> bool {
+        !matches!(self, Self::Vp9Alpha { .. })
+    }
+
+    fn output_args(self, fps: f64) -> Vec<String> {
+        // One keyframe (and so one playable fragment) per second.
+        let gop = (fps.round() as u32).max(1).to_string();
+        let bt709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"];
+        let h264 = |crf: u8, filters: &str| -> Vec<String> {
+            let mut args: Vec<String> = ["-vf", filters, "-c:v", "libx264", "-preset", "veryfast", "-crf"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend([crf.to_string(), "-g".into(), gop.clone(), "-pix_fmt".into(), "yuv420p".into()]);
+            args.extend(bt709.iter().map(|s| s.to_string()));
+            args.extend(["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4"].map(String::from));
+            args
+        };
+        // yuv420p needs even sides; HD players assume BT.709, so convert with that matrix and say so.
+        let to_yuv = "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv";
+        match self {
+            Self::H264 { crf } | Self::SourceH264 { crf, .. } => h264(crf, to_yuv),
+            Self::MatteH264 { crf } => h264(crf, to_yuv),
+            Self::ProRes4444 => {
+                let mut args: Vec<String> =
+                    ["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", "-alpha_bits", "16"]
+                        .map(String::from)
+                        .to_vec();
+                args.extend(["-vendor", "apl0", "-vf", "scale=out_color_matrix=bt709"].map(String::from));
+                args.extend(bt709.iter().map(|s| s.to_string()));
+                args.extend(
+                    ["-movflags", "+empty_moov+default_base_moof", "-frag_duration", "1000000", "-f", "mov"]
+                        .map(String::from),
+                );
+                args
+            }
+            Self::Vp9Alpha { crf } => {
+                let mut args: Vec<String> =
+                    ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709"].map(String::from).to_vec();
+                args.extend(["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-crf"].map(String::from));
+                args.extend([crf.to_string(), "-b:v".into(), "0".into(), "-g".into(), gop]);
+                // Real-time settings: the recorder must keep up with a live camera on a few cores.
+                args.extend(
+                    ["-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-auto-alt-ref", "0"].map(String::from),
+                );
+                args.extend(bt709.iter().map(|s| s.to_string()));
+                args.extend(
+                    ["-cluster_time_limit", "1000", "-cluster_size_limit", "8000000", "-f", "webm"].map(String::from),
+                );
+                args
+            }
+        }
+    }
+}
+
+pub struct VideoSink {
+    kind: VideoKind,
     partial: Partial,
     child: Child,
     stdin: Option<ChildStdin>,
     stderr: Option<StderrCollector>,
     frame_bytes: usize,
+    /// Scratch for a mirrored source frame.
+    mirrored: Vec<u8>,
+    fps: f64,
 }
 
-impl H264Sink {
-    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, SinkError> {
+impl VideoSink {
+    pub fn create(kind: VideoKind, path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, SinkError> {
         let ffmpeg = ffmpeg::ffmpeg()?;
         let partial = Partial::file(path)?;
-        let mut child = Command::new(ffmpeg)
-            .args(["-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+        let (pix_fmt, bytes_per_pixel) = kind.input_format();
+        let mut command = Command::new(ffmpeg);
+        ffmpeg::own_process_group(&mut command);
+        let mut child = command
+            .args(["-y", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt])
             .args(["-s", &format!("{width}x{height}"), "-r", &format!("{fps}"), "-i", "-"])
-            // yuv420p needs even sides.
-            .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
-            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", &DEFAULT_CRF.to_string()])
-            .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"])
+            .args(kind.output_args(fps))
+            // Each finished fragment goes to the disk at once, not when an I/O buffer fills.
+            .args(["-flush_packets", "1"])
             .arg(partial.working())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -37,32 +132,193 @@ impl H264Sink {
             .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdin = child.stdin.take();
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-encode-stderr"));
-        Ok(Self { partial, child, stdin, stderr, frame_bytes: width as usize * height as usize * 3 })
+        Ok(Self {
+            kind,
+            partial,
+            child,
+            stdin,
+            stderr,
+            frame_bytes: width as usize * height as usize * bytes_per_pixel,
+            mirrored: Vec::new(),
+            fps,
+        })
     }
 
+    /// Stops the encoder and keeps what reached the disk, repaired when possible; the error says what was kept.
     fn encoder_error(&mut self, fallback: String) -> SinkError {
         drop(self.stdin.take());
-        let _ = self.child.wait();
+        let status = self.child.wait().ok();
         let stderr = self.stderr.take().map(StderrCollector::finish).unwrap_or_default();
-        let reason = if stderr.trim().is_empty() { fallback } else { ffmpeg::last_line(&stderr) };
-        SinkError::Encoder { path: self.partial.target().to_path_buf(), reason }
+        let reason = if !stderr.trim().is_empty() {
+            ffmpeg::last_line(&stderr)
+        } else if let Some(signal) = status.as_ref().and_then(killed_by) {
+            format!("ffmpeg was killed by signal {signal}")
+        } else {
+            fallback
+        };
+        let kept = self.salvage();
+        SinkError::Encoder { path: self.partial.target().to_path_buf(), reason, kept }
+    }
+
+    /// After a failure: the complete frames under the final name (a truncated last frame is left out), or
+    /// nothing when no frame is readable.
+    fn salvage(&mut self) -> String {
+        let working = self.partial.working().to_path_buf();
+        let target = self.partial.target().to_path_buf();
+        let Some((packets, clean)) = probe_packets(&working) else {
+            return "no frame reached the disk".into();
+        };
+        let frames = if clean { packets } else { packets.saturating_sub(1) };
+        if frames == 0 {
+            return "no frame reached the disk".into();
+        }
+        if remux(&working, &target, self.kind.is_fragmented_mp4(), Some(frames)).is_ok() {
+            let _ = std::fs::remove_file(&working);
+            self.partial.forget();
+        } else {
+            // No room for a repaired copy (a full disk): cut the file after its last whole fragment, which
+            // needs no space, and keep it as it is.
+            if self.kind.is_fragmented_mp4()
+                && let Err(err) = truncate_to_whole_fragments(&working)
+            {
+                tracing::warn!("could not trim the cut-off fragment: {err}");
+            }
+            if self.partial.commit().is_err() {
+                return "nothing could be kept".into();
+            }
+        }
+        format!("the first {frames} frames ({:.1} s) are kept in {}", frames as f64 / self.fps, display(&target))
     }
 }
 
-impl Sink for H264Sink {
+#[cfg(unix)]
+fn killed_by(status: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+#[cfg(not(unix))]
+fn killed_by(_: &std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
+/// Copies the streams of `from` into `to` (for MP4/MOV an ordinary file with the index first), the
+/// first `frames` only when given. Written under a temporary name, renamed when complete.
+fn remux(from: &Path, to: &Path, mp4: bool, frames: Option<u64>) -> Result<(), String> {
+    let ffmpeg = ffmpeg::ffmpeg().map_err(|e| e.to_string())?;
+    let temp = with_suffix(to, "finishing");
+    let mut command = Command::new(ffmpeg);
+    ffmpeg::own_process_group(&mut command);
+    command.args(["-y", "-nostdin", "-v", "error", "-i"]).arg(from).args(["-map", "0", "-c", "copy"]);
+    if mp4 {
+        command.args(["-movflags", "+faststart"]);
+    }
+    if let Some(frames) = frames {
+        command.args(["-frames:v", &frames.to_string()]);
+    }
+    let output = command.arg(&temp).stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(ffmpeg::last_line(&String::from_utf8_lossy(&output.stderr)));
+    }
+    std::fs::rename(&temp, to).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        e.to_string()
+    })
+}
+
+/// Cuts a fragmented MP4/MOV after its last complete `mdat` box (a fragment's media), dropping a fragment
+/// that was being written when the encoder stopped. Returns the new length.
+pub fn truncate_to_whole_fragments(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let length = file.metadata()?.len();
+    let (mut offset, mut keep) = (0u64, 0u64);
+    while offset + 8 <= length {
+        let mut header = [0u8; 16];
+        file.seek(SeekFrom::Start(offset))?;
+        let available = (length - offset).min(16) as usize;
+        file.read_exact(&mut header[..available])?;
+        let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as u64;
+        let size = match size32 {
+            1 if available >= 16 => u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")),
+            0 => length - offset,
+            n => n,
+        };
+        if size < 8 || offset + size > length {
+            break;
+        }
+        offset += size;
+        if &header[4..8] == b"mdat" {
+            keep = offset;
+        }
+    }
+    if keep > 0 && keep < length {
+        file.set_len(keep)?;
+    }
+    Ok(if keep > 0 { keep } else { length })
+}
+
+/// Video packets ffprobe reads from `path`, and whether it read them without complaint (a file cut off
+/// mid-frame makes it complain about the last one).
+fn probe_packets(path: &Path) -> Option<(u64, bool)> {
+    let ffprobe = ffmpeg::ffprobe().ok()?;
+    let output = Command::new(ffprobe)
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let packets = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    Some((packets, output.stderr.is_empty()))
+}
+
+/// `dir/name.ext` -> `dir/name.SUFFIX.ext`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{suffix}"),
+    };
+    path.with_file_name(name)
+}
+
+impl Sink for VideoSink {
     fn write(&mut self, output: &Output) -> Result<(), SinkError> {
-        let c = &output.composite;
-        assert_eq!(c.channels, 3, "H.264 sink takes RGB");
-        if c.pixels.len() != self.frame_bytes {
+        let (pixels, width) = match self.kind {
+            VideoKind::H264 { .. } | VideoKind::ProRes4444 | VideoKind::Vp9Alpha { .. } => {
+                let c = &output.composite;
+                let channels = self.kind.input_format().1 as u8;
+                if c.channels != channels {
+                    let want = if channels == 4 { "a transparent background" } else { "an opaque background" };
+                    return Err(SinkError::Write {
+                        path: self.partial.target().to_path_buf(),
+                        reason: format!("this format needs {want}"),
+                    });
+                }
+                (&c.pixels[..], c.width)
+            }
+            VideoKind::MatteH264 { .. } => (&output.alpha[..], output.frame.width),
+            VideoKind::SourceH264 { mirror, .. } => {
+                let frame = &output.frame;
+                if mirror {
+                    mirror_rgb(&frame.rgb, frame.width as usize, &mut self.mirrored);
+                    (&self.mirrored[..], frame.width)
+                } else {
+                    (&frame.rgb[..], frame.width)
+                }
+            }
+        };
+        if pixels.len() != self.frame_bytes {
             return Err(SinkError::Write {
                 path: self.partial.target().to_path_buf(),
-                reason: format!("frame size changed mid-stream to {}x{}", c.width, c.height),
+                reason: format!("frame size changed mid-stream (now {width} px wide)"),
             });
         }
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(self.encoder_error("encoder already closed".into()));
         };
-        if let Err(err) = stdin.write_all(&c.pixels) {
+        if let Err(err) = stdin.write_all(pixels) {
             return Err(self.encoder_error(err.to_string()));
         }
         Ok(())
@@ -70,12 +326,28 @@ impl Sink for H264Sink {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         drop(self.stdin.take());
-        let status = self
-            .child
-            .wait()
-            .map_err(|err| SinkError::Encoder { path: self.partial.target().to_path_buf(), reason: err.to_string() })?;
+        let status = self.child.wait().map_err(|err| SinkError::Encoder {
+            path: self.partial.target().to_path_buf(),
+            reason: err.to_string(),
+            kept: "nothing could be kept".into(),
+        })?;
         if !status.success() {
             return Err(self.encoder_error(format!("ffmpeg exited with {status}")));
+        }
+        if self.kind.is_fragmented_mp4() {
+            let (working, target) = (self.partial.working().to_path_buf(), self.partial.target().to_path_buf());
+            match remux(&working, &target, true, None) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&working);
+                    self.partial.forget();
+                    return Ok(());
+                }
+                // No room for a second copy: the fragmented file plays as it is.
+                Err(reason) => {
+                    let shown = display(&target);
+                    tracing::warn!("could not finalise {shown}: {reason}; keeping it fragmented");
+                }
+            }
         }
         self.partial.commit()
     }
@@ -83,14 +355,30 @@ impl Sink for H264Sink {
     fn path(&self) -> &Path {
         self.partial.target()
     }
+
+    fn bytes_written(&self) -> u64 {
+        std::fs::metadata(self.partial.working()).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn encoder_pid(&self) -> Option<u32> {
+        Some(self.child.id())
+    }
 }
 
-impl Drop for H264Sink {
+impl Drop for VideoSink {
     fn drop(&mut self) {
         if self.stdin.is_some() {
             drop(self.stdin.take());
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `rgb` (packed, `width` pixels a row) flipped left to right into `out`.
+pub fn mirror_rgb(rgb: &[u8], width: usize, out: &mut Vec<u8>) {
+    out.clear();
+    for row in rgb.chunks_exact(width * 3) {
+        out.extend(row.chunks_exact(3).rev().flatten());
     }
 }

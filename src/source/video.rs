@@ -25,7 +25,9 @@ impl VideoSource {
             return Err(SourceError::NotFound(path.to_path_buf()));
         }
         let probe = ffmpeg::probe(path)?;
-        let mut child = Command::new(ffmpeg::ffmpeg()?)
+        let mut command = Command::new(ffmpeg::ffmpeg()?);
+        ffmpeg::own_process_group(&mut command);
+        let mut child = command
             .args(["-nostdin", "-v", "error", "-i"])
             .arg(path)
             .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])

@@ -8,13 +8,15 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded};
 
 use super::command::{Command, FileTarget, shortcut_commands};
-use super::controls::{PanelView, banner_ui, controls_ui};
+use super::controls::{PanelView, RecordingView, banner_ui, controls_ui, recording_badge_ui};
 use super::stats_ui::{help_ui, stats_ui};
 use super::viewport::{Presenter, viewport_ui};
-use crate::composite::CompositeSettings;
+use crate::composite::{CompositeSettings, CompositorKind};
 use crate::live::snapshot::{SnapshotJob, SnapshotWriter};
 use crate::live::{LiveConfig, LiveFrame, LiveSession, ModelState, SourceChoice, SourceState};
+use crate::record::{Clock, DEFAULT_QUEUE_FRAMES, RecordOptions, Recorder, RecordingReport};
 use crate::settings::{AppSettings, SETTINGS_KEY};
+use crate::sink::{Format, OutputSpec};
 use crate::source::camera::{self, CameraDescription};
 
 /// What the command line asks of one window run.
@@ -24,6 +26,8 @@ pub struct RunRequest {
     pub frames: Option<u64>,
     /// Save a screenshot of the window there after `frames` frames, then close.
     pub screenshot: Option<PathBuf>,
+    /// Start recording once the picture shows.
+    pub record: bool,
 }
 
 /// How a run ended, for the command line's exit code.
@@ -36,6 +40,8 @@ pub struct RunOutcome {
     pub screenshot: Option<PathBuf>,
     /// Why a `--frames` run could not finish.
     pub error: Option<String>,
+    /// The recordings finished when the window closed.
+    pub recordings: Vec<RecordingReport>,
 }
 
 /// Everything `MatteApp::new` needs besides eframe's creation context.
@@ -63,12 +69,18 @@ pub struct MatteApp {
     camera_scan: Option<Receiver<Vec<CameraDescription>>>,
     file_dialog: Option<Receiver<(FileTarget, Option<PathBuf>)>>,
     snapshots: SnapshotWriter,
+    /// A stopped recording whose files are still being finalised.
+    finishing: Option<Recorder>,
+    /// The format of the running recording.
+    recording_format: Option<Format>,
     /// The frame on screen, for snapshots.
     shown: Option<LiveFrame>,
     notices: Vec<String>,
     help_open: bool,
     request: RunRequest,
     screenshot_requested: bool,
+    /// `--record` was acted on.
+    recording_requested: bool,
     screenshot_done: Arc<Mutex<Option<Result<PathBuf, String>>>>,
     outcome: Arc<Mutex<RunOutcome>>,
 }
@@ -121,11 +133,14 @@ impl MatteApp {
             camera_scan: None,
             file_dialog: None,
             snapshots: SnapshotWriter::new(),
+            finishing: None,
+            recording_format: None,
             shown: None,
             notices,
             help_open: false,
             request,
             screenshot_requested: false,
+            recording_requested: false,
             screenshot_done: Arc::default(),
             outcome,
         }
@@ -177,6 +192,16 @@ impl MatteApp {
                 commands.push(target.command(path));
             }
         }
+        if self.session.recording_status().is_some_and(|status| status.failure.is_some())
+            && let Some(recorder) = self.session.stop_recording()
+        {
+            self.finishing = Some(recorder);
+            self.recording_format = None;
+        }
+        if let Some(report) = self.finishing.as_mut().and_then(Recorder::try_report) {
+            self.finishing = None;
+            self.notice(recording_notice(&report));
+        }
         while let Some(result) = self.snapshots.poll() {
             match result {
                 Ok(files) => self.notice(format!(
@@ -213,21 +238,107 @@ impl MatteApp {
             Command::RefreshCameras => self.scan_cameras(),
             Command::PickFile(target) => self.open_file_dialog(*target),
             Command::Snapshot => self.snapshot(),
+            Command::ToggleRecording => self.toggle_recording(),
             Command::ToggleHelp => self.help_open = !self.help_open,
             Command::DismissNotice(i) => {
                 if *i < self.notices.len() {
                     self.notices.remove(*i);
                 }
             }
-            Command::ToggleStats | Command::SetSnapshotDir(_) => {}
+            Command::ToggleStats
+            | Command::SetSnapshotDir(_)
+            | Command::SetRecordingDir(_)
+            | Command::SetRecording(_)
+            | Command::SetRecordingFormat(_) => {}
         }
         self.settings.apply(&command);
     }
 
     fn set_composite(&mut self, composite: CompositeSettings) -> Result<(), String> {
-        match &mut self.presenter {
-            Some(presenter) => presenter.set_settings(composite).map_err(|err| err.to_string()),
-            None => Ok(()),
+        if let Some(presenter) = &mut self.presenter {
+            presenter.set_settings(composite.clone()).map_err(|err| err.to_string())?;
+        }
+        if let Some(format) = self.recording_format {
+            self.session.set_recording_settings(CompositeSettings {
+                background: format.recorded_background(&composite.background),
+                ..composite
+            });
+        }
+        Ok(())
+    }
+
+    /// The window's picture as `format` records it.
+    fn recorded_settings(&self, format: Format) -> CompositeSettings {
+        let shown = &self.settings.composite;
+        CompositeSettings { background: format.recorded_background(&shown.background), ..shown.clone() }
+    }
+
+    /// Starts a recording of what is on screen into a new file named by the time, or stops the running one
+    /// (its files are finalised in the background).
+    fn toggle_recording(&mut self) {
+        if let Some(recorder) = self.session.stop_recording() {
+            self.finishing = Some(recorder);
+            self.recording_format = None;
+            return;
+        }
+        if self.finishing.is_some() {
+            self.notice("The last recording is still being finished; try again in a moment".into());
+            return;
+        }
+        let status = self.session.status();
+        let (Some(info), ModelState::Ready) = (&status.source_info, &status.model_state) else {
+            self.notice("Nothing to record yet: wait until the picture shows".into());
+            return;
+        };
+        let recording = &self.settings.recording;
+        let name = format!("mattecam-{}", crate::paths::utc_stamp());
+        let path = match recording.format.extension() {
+            Some(ext) => recording.dir.join(format!("{name}.{ext}")),
+            None => recording.dir.join(name),
+        };
+        let options = RecordOptions {
+            output: OutputSpec {
+                path,
+                format: recording.format,
+                crf: recording.crf,
+                with_source: recording.with_source,
+                mirror: self.settings.composite.mirror,
+            },
+            width: info.width,
+            height: info.height,
+            fps: info.fps,
+            clock: Clock::Capture,
+            settings: self.recorded_settings(recording.format),
+            compositor: CompositorKind::Auto,
+            queue_frames: DEFAULT_QUEUE_FRAMES,
+            model: status.model.kind.title().to_string(),
+            provider: status.provider.as_ref().map(ToString::to_string).unwrap_or_default(),
+            source: info.name.clone(),
+            encode_delay: Duration::ZERO,
+        };
+        let format = recording.format;
+        match self.session.start_recording(options) {
+            Ok(()) => self.recording_format = Some(format),
+            Err(err) => self.notice(format!("Could not start recording: {err}")),
+        }
+    }
+
+    /// `--record`: once, as soon as the picture shows.
+    fn start_requested_recording(&mut self, stats: &crate::live::StatsView) {
+        if self.request.record && !self.recording_requested && stats.frames_presented > 0 {
+            self.recording_requested = true;
+            self.toggle_recording();
+        }
+    }
+
+    /// What the record panel shows.
+    fn recording_view(&self) -> RecordingView {
+        match self.session.recording_status() {
+            Some(status) => RecordingView::Running(status),
+            None => match &self.finishing {
+                Some(recorder) => RecordingView::Finishing(recorder.status()),
+                None => RecordingView::Idle,
+            },
         }
     }
 
@@ -260,7 +371,7 @@ impl MatteApp {
                 FileTarget::BackgroundVideo => {
                     dialog.add_filter("Video", &["mp4", "mov", "mkv", "webm", "avi"]).pick_file()
                 }
-                FileTarget::SnapshotFolder => dialog.pick_folder(),
+                FileTarget::SnapshotFolder | FileTarget::RecordingFolder => dialog.pick_folder(),
             };
             let _ = tx.send((target, picked));
         });
@@ -340,6 +451,26 @@ impl MatteApp {
     }
 }
 
+/// One line about a finished recording, for a notice.
+pub fn recording_notice(report: &RecordingReport) -> String {
+    let what = format!(
+        "{}: {:.1} s, {} frames, {:.1} MB",
+        crate::paths::display(&report.path),
+        report.duration_s,
+        report.frames_written,
+        report.bytes as f64 / 1e6
+    );
+    let dropped = if report.frames_dropped > 0 {
+        format!(" ({} frames dropped: the encoder could not keep up)", report.frames_dropped)
+    } else {
+        String::new()
+    };
+    match &report.error {
+        Some(error) => format!("Recording stopped: {error}. {what}{dropped}"),
+        None => format!("Recorded {what}{dropped}"),
+    }
+}
+
 /// A saved camera that is not plugged in: this run shows the demo clip instead, and says so.
 pub fn resolve_source(
     mut settings: AppSettings,
@@ -369,9 +500,15 @@ impl eframe::App for MatteApp {
         self.present_latest();
         let status = self.session.status();
         let stats = self.session.stats_view();
+        let recording = self.recording_view();
 
         egui::Panel::right("controls").resizable(true).default_size(320.0).show(ui, |ui| {
-            let view = PanelView { status: &status, cameras: &self.cameras, scanning: self.camera_scan.is_some() };
+            let view = PanelView {
+                status: &status,
+                cameras: &self.cameras,
+                scanning: self.camera_scan.is_some(),
+                recording: &recording,
+            };
             controls_ui(ui, &self.settings, &view, &mut commands);
         });
         let has_banner = !matches!(status.source_state, SourceState::Opening | SourceState::Running)
@@ -393,6 +530,14 @@ impl eframe::App for MatteApp {
                         egui::Frame::popup(ui.style()).show(ui, |ui| stats_ui(ui, &stats, &provider));
                     });
             }
+            if let RecordingView::Running(recorder) = &recording {
+                egui::Area::new(egui::Id::unique("recording-badge"))
+                    .pivot(egui::Align2::RIGHT_TOP)
+                    .fixed_pos(picture.right_top() + egui::vec2(-8.0, 8.0))
+                    .show(&ctx, |ui| {
+                        egui::Frame::popup(ui.style()).show(ui, |ui| recording_badge_ui(ui, recorder));
+                    });
+            }
         });
         let mut help_open = self.help_open;
         egui::Window::new("Shortcuts").open(&mut help_open).resizable(false).show(&ctx, help_ui);
@@ -402,9 +547,17 @@ impl eframe::App for MatteApp {
         for command in commands {
             self.apply(command);
         }
+        self.start_requested_recording(&stats);
         self.drive_scripted_run(&ctx);
         // Countdowns in the banners and the stats tick even when no frame arrives.
         ctx.request_repaint_after(Duration::from_millis(250));
+    }
+
+    /// Closing the window ends a recording normally: its files are finalised before the app exits.
+    fn on_exit(&mut self) {
+        let recorders = self.session.stop_recording().into_iter().chain(self.finishing.take());
+        let reports: Vec<RecordingReport> = recorders.map(Recorder::stop).collect();
+        self.outcome.lock().expect("outcome lock").recordings.extend(reports);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -9,7 +9,8 @@ use crate::composite::background::Background;
 use crate::composite::{CompositeSettings, View};
 use crate::filter::temporal::TemporalMode;
 use crate::live::{ModelChoice, SourceChoice};
-use crate::settings::AppSettings;
+use crate::settings::{AppSettings, RecordingSettings};
+use crate::sink::Format;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -24,8 +25,13 @@ pub enum Command {
     /// Only the background; the other composite settings stay.
     SetBackground(Background),
     SetSnapshotDir(PathBuf),
+    SetRecordingDir(PathBuf),
     /// Save the composite and the RGBA cutout as PNGs.
     Snapshot,
+    /// Start recording, or stop the recording that runs.
+    ToggleRecording,
+    SetRecording(RecordingSettings),
+    SetRecordingFormat(Format),
     ToggleStats,
     ToggleHelp,
     DismissNotice(usize),
@@ -38,6 +44,7 @@ pub enum FileTarget {
     BackgroundImage,
     BackgroundVideo,
     SnapshotFolder,
+    RecordingFolder,
 }
 
 impl FileTarget {
@@ -48,13 +55,15 @@ impl FileTarget {
             Self::BackgroundImage => Command::SetBackground(Background::Image(path)),
             Self::BackgroundVideo => Command::SetBackground(Background::Video(path)),
             Self::SnapshotFolder => Command::SetSnapshotDir(path),
+            Self::RecordingFolder => Command::SetRecordingDir(path),
         }
     }
 }
 
 /// Keyboard shortcuts, as the help panel and the README list them.
-pub const SHORTCUTS: [(Key, &str); 5] = [
+pub const SHORTCUTS: [(Key, &str); 6] = [
     (Key::S, "Snapshot: composite and RGBA cutout PNGs"),
+    (Key::R, "Start / stop recording"),
     (Key::M, "Mirror on/off"),
     (Key::V, "Split view: original | alpha | composite"),
     (Key::I, "Stats overlay on/off"),
@@ -66,6 +75,7 @@ pub fn shortcut_command(key: Key, settings: &AppSettings) -> Option<Command> {
     let composite = &settings.composite;
     Some(match key {
         Key::S => Command::Snapshot,
+        Key::R => Command::ToggleRecording,
         Key::M => Command::SetComposite(CompositeSettings { mirror: !composite.mirror, ..composite.clone() }),
         Key::V => Command::SetComposite(CompositeSettings {
             view: if composite.view == View::Split { View::Composite } else { View::Split },
@@ -113,10 +123,14 @@ impl AppSettings {
                 self.composite.background = background.clone();
             }
             Command::SetSnapshotDir(dir) => self.snapshot_dir = dir.clone(),
+            Command::SetRecordingDir(dir) => self.recording.dir = dir.clone(),
+            Command::SetRecording(recording) => self.recording = recording.clone(),
+            Command::SetRecordingFormat(format) => self.recording.format = *format,
             Command::ToggleStats => self.show_stats = !self.show_stats,
             Command::RefreshCameras
             | Command::PickFile(_)
             | Command::Snapshot
+            | Command::ToggleRecording
             | Command::ToggleHelp
             | Command::DismissNotice(_) => {}
         }

@@ -12,7 +12,9 @@ use crate::filter::temporal::TemporalMode;
 use crate::infer::{ModelKind, ProviderRequest};
 use crate::live::{CameraMode, LiveStatus, ModelChoice, ModelState, SourceChoice, SourceState};
 use crate::paths::display;
-use crate::settings::AppSettings;
+use crate::record::RecorderStatus;
+use crate::settings::{AppSettings, RecordingSettings};
+use crate::sink::Format;
 use crate::source::camera::CameraDescription;
 
 /// What the panel shows besides the settings.
@@ -21,6 +23,17 @@ pub struct PanelView<'a> {
     pub cameras: &'a [CameraDescription],
     /// A camera scan is running.
     pub scanning: bool,
+    pub recording: &'a RecordingView,
+}
+
+/// The recorder as the record panel shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RecordingView {
+    #[default]
+    Idle,
+    Running(RecorderStatus),
+    /// Stopped; the queue is being written and the files finalised.
+    Finishing(RecorderStatus),
 }
 
 pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, commands: &mut Vec<Command>) {
@@ -34,14 +47,17 @@ pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, co
         ui.heading("Background");
         background_ui(ui, settings, commands);
         ui.separator();
+        ui.heading("Record");
+        record_ui(ui, &settings.recording, view.recording, commands);
+        ui.separator();
+        ui.heading("Snapshot");
+        snapshot_ui(ui, settings, commands);
+        ui.separator();
         ui.heading("Edges");
         edges_ui(ui, &settings.composite, commands);
         ui.separator();
         ui.heading("View");
         view_ui(ui, settings, commands);
-        ui.separator();
-        ui.heading("Snapshot");
-        snapshot_ui(ui, settings, commands);
     });
 }
 
@@ -341,6 +357,101 @@ pub fn snapshot_ui(ui: &mut Ui, settings: &AppSettings, commands: &mut Vec<Comma
         if ui.button("Folder…").clicked() {
             commands.push(Command::PickFile(FileTarget::SnapshotFolder));
         }
+    });
+}
+
+pub fn record_ui(ui: &mut Ui, recording: &RecordingSettings, view: &RecordingView, commands: &mut Vec<Command>) {
+    let idle = *view == RecordingView::Idle;
+    ui.add_enabled_ui(idle, |ui| {
+        let mut edited = recording.clone();
+        ComboBox::from_label("Format").selected_text(edited.format.label()).width(200.0).show_ui(ui, |ui| {
+            for format in Format::ALL {
+                ui.selectable_value(&mut edited.format, format, format.label());
+            }
+        });
+        if matches!(edited.format, Format::Mp4 | Format::WebmAlpha | Format::Matte) {
+            ui.add(Slider::new(&mut edited.crf, 0..=40).text("quality (CRF, lower is better)"));
+        }
+        ui.checkbox(&mut edited.with_source, "Also the camera video (NAME.source.mp4)");
+        if edited != *recording {
+            commands.push(Command::SetRecording(edited));
+        }
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(display(&recording.dir)).small());
+            if ui.button("Folder…").clicked() {
+                commands.push(Command::PickFile(FileTarget::RecordingFolder));
+            }
+        });
+    });
+    let error = ui.visuals().error_fg_color;
+    match view {
+        RecordingView::Idle => {
+            if ui.button("Record (R)").clicked() {
+                commands.push(Command::ToggleRecording);
+            }
+        }
+        RecordingView::Running(status) => {
+            if ui.button(RichText::new("Stop recording (R)").color(error)).clicked() {
+                commands.push(Command::ToggleRecording);
+            }
+            let seconds = status.elapsed_s;
+            ui.colored_label(
+                error,
+                format!(
+                    "REC {:02}:{:04.1}  ·  {:.1} MB  ·  {} frames",
+                    (seconds / 60.0).floor(),
+                    seconds % 60.0,
+                    status.bytes as f64 / 1e6,
+                    status.frames_written
+                ),
+            );
+            let behind = status.queue_depth * 2 > status.queue_capacity;
+            // The take runs ahead of the file by the model's latency too: only a queue means the encoder lags.
+            let lag = if status.queue_depth > 0 {
+                format!(" ({:.1} s not yet written)", (status.elapsed_s - status.written_s).max(0.0))
+            } else {
+                String::new()
+            };
+            let queue = format!(
+                "Encoder queue {}/{}{lag}  ·  dropped {}",
+                status.queue_depth, status.queue_capacity, status.frames_dropped
+            );
+            if behind || status.frames_dropped > 0 {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("{queue}: the encoder is falling behind"));
+            } else {
+                ui.label(queue);
+            }
+        }
+        RecordingView::Finishing(status) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                if status.queue_depth > 0 {
+                    ui.label(format!(
+                        "Finishing the recording: {} queued frames ({:.1} s) to encode…",
+                        status.queue_depth,
+                        (status.elapsed_s - status.written_s).max(0.0)
+                    ));
+                } else {
+                    ui.label("Finishing the recording…");
+                }
+            });
+        }
+    }
+}
+
+/// Over the picture while recording, so the take is visible whatever the panel shows: a red dot and the
+/// elapsed time.
+pub fn recording_badge_ui(ui: &mut Ui, status: &RecorderStatus) {
+    let red = egui::Color32::from_rgb(220, 40, 40);
+    ui.horizontal(|ui| {
+        let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+        ui.painter().circle_filled(dot.center(), 6.0, red);
+        let seconds = status.elapsed_s;
+        ui.label(
+            RichText::new(format!("REC {:02}:{:02}", (seconds / 60.0).floor(), (seconds % 60.0).floor()))
+                .color(red)
+                .strong(),
+        );
     });
 }
 

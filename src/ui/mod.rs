@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use eframe::egui_wgpu::{self, wgpu};
 
-pub use app::{MatteApp, RunOutcome, RunRequest, Startup};
+pub use app::{MatteApp, RunOutcome, RunRequest, Startup, recording_notice};
 pub use command::Command;
 
 use crate::source::camera;

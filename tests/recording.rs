@@ -1,0 +1,681 @@
+//! Recording: every format written from a known picture and read back with ffprobe/ffmpeg, the constant
+//! frame rate under jitter and gaps, the bounded queue, and what a killed encoder or a full disk leaves.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{mattecam, root};
+use mattecam::composite::{Background, CompositeSettings, CompositorKind, Upsample};
+use mattecam::frame::{Frame, Matte};
+use mattecam::record::{Clock, RecordOptions, Recorder, RecordingReport};
+use mattecam::sink::{Format, OutputSpec};
+use mattecam::source::synthetic::SyntheticSource;
+
+const W: u32 = 640;
+const H: u32 = 360;
+const FPS: f64 = 30.0;
+const GREEN: [u8; 3] = [0, 177, 64];
+
+/// The synthetic scene's frame `seq`, optionally with strong per-pixel noise (which video codecs cannot
+/// compress, to fill a disk quickly).
+fn frame(seq: u64, noisy: bool) -> Frame {
+    let mut rgb = Vec::new();
+    SyntheticSource::render(W, H, seq, &mut rgb);
+    if noisy {
+        let mut state = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        for value in rgb.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *value = (state >> 56) as u8;
+        }
+    }
+    Frame { seq, captured_at: Instant::now(), pts_ms: seq as f64 * 1000.0 / FPS, width: W, height: H, rgb }
+}
+
+/// A frame-size matte (so no resampling: the recorded alpha is exactly `expected_alpha`): a hard-edged
+/// disc that moves, a soft ramp across the bottom, and clear elsewhere.
+fn expected_alpha(seq: u64) -> Vec<u8> {
+    let (cx, cy, r) = (160 + (seq as i64 * 2) % 320, 150i64, 80i64);
+    (0..(W * H) as i64)
+        .map(|i| {
+            let (x, y) = (i % W as i64, i / W as i64);
+            if (x - cx).pow(2) + (y - cy).pow(2) <= r * r {
+                255
+            } else if y >= 280 {
+                (x * 255 / (W as i64 - 1)) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+fn matte(seq: u64) -> Matte {
+    let alpha = expected_alpha(seq).iter().map(|&a| a as f32 / 255.0).collect();
+    Matte { seq, width: W, height: H, alpha, ..Default::default() }
+}
+
+fn options(path: &Path, format: Format, clock: Clock) -> RecordOptions {
+    RecordOptions {
+        output: OutputSpec { path: path.to_path_buf(), format, crf: 18, with_source: false, mirror: false },
+        width: W,
+        height: H,
+        fps: FPS,
+        clock,
+        settings: CompositeSettings {
+            // As the window records a green background for each format.
+            background: format.recorded_background(&Background::Color(GREEN)),
+            upsample: Upsample::Bilinear,
+            ..Default::default()
+        },
+        compositor: CompositorKind::Cpu,
+        queue_frames: 200,
+        model: "test matte".into(),
+        provider: "none".into(),
+        source: "synthetic".into(),
+        encode_delay: Duration::ZERO,
+    }
+}
+
+/// Records frames `0..count` from the file-like clock, waiting for room in the queue.
+fn record(options: RecordOptions, count: u64, noisy: bool) -> RecordingReport {
+    let recorder = Recorder::start(options).expect("recorder starts");
+    for seq in 0..count {
+        assert!(recorder.push_blocking(frame(seq, noisy), matte(seq)), "recorder refused frame {seq}");
+    }
+    recorder.stop()
+}
+
+struct Probe {
+    frames: u64,
+    pix_fmt: String,
+    duration_s: f64,
+    alpha_tag: bool,
+}
+
+fn ffprobe(path: &Path) -> Probe {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries"])
+        .args(["stream=nb_read_packets,pix_fmt:stream_tags=alpha_mode:format=duration", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(output.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stream = &json["streams"][0];
+    Probe {
+        frames: stream["nb_read_packets"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+        pix_fmt: stream["pix_fmt"].as_str().unwrap_or_default().to_string(),
+        duration_s: json["format"]["duration"].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+        alpha_tag: stream["tags"]["alpha_mode"].as_str() == Some("1"),
+    }
+}
+
+/// Decodes every frame to raw `pix_fmt` (`rgba`, `rgb24`, `gray`); VP9 alpha needs libvpx as decoder.
+/// Fails on any decoder complaint: the file must be clean.
+fn decode(path: &Path, pix_fmt: &str, libvpx: bool) -> Vec<Vec<u8>> {
+    decode_sized(path, pix_fmt, libvpx, (W, H))
+}
+
+fn decode_sized(path: &Path, pix_fmt: &str, libvpx: bool, (width, height): (u32, u32)) -> Vec<Vec<u8>> {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-v", "error"]);
+    if libvpx {
+        command.args(["-c:v", "libvpx-vp9"]);
+    }
+    let output =
+        command.arg("-i").arg(path).args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]).output().expect("ffmpeg runs");
+    assert!(output.status.success(), "decoding {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "decoder complained: {}", String::from_utf8_lossy(&output.stderr));
+    let bytes_per_pixel = match pix_fmt {
+        "rgba" => 4,
+        "rgb24" => 3,
+        _ => 1,
+    };
+    output.stdout.chunks_exact((width * height) as usize * bytes_per_pixel).map(<[u8]>::to_vec).collect()
+}
+
+/// Largest and mean absolute difference between channel `channel` of `pixels` and `expected`.
+fn channel_error(pixels: &[u8], stride: usize, channel: usize, expected: &[u8]) -> (u8, f64) {
+    let mut max = 0u8;
+    let mut sum = 0u64;
+    for (pixel, &want) in pixels.chunks_exact(stride).zip(expected) {
+        let diff = pixel[channel].abs_diff(want);
+        max = max.max(diff);
+        sum += u64::from(diff);
+    }
+    (max, sum as f64 / expected.len() as f64)
+}
+
+/// The largest and the mean difference between one channel of the decoded frames and the alpha sent.
+fn alpha_error(decoded: &[Vec<u8>], stride: usize, channel: usize, sent: &[Vec<u8>]) -> (u8, f64) {
+    assert_eq!(decoded.len(), sent.len());
+    let per_frame: Vec<(u8, f64)> =
+        decoded.iter().zip(sent).map(|(pixels, alpha)| channel_error(pixels, stride, channel, alpha)).collect();
+    let max = per_frame.iter().map(|e| e.0).max().unwrap_or(0);
+    (max, per_frame.iter().map(|e| e.1).sum::<f64>() / per_frame.len() as f64)
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>() / a.len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+}
+
+fn assert_duration(probe: &Probe, seconds: f64, what: &str) {
+    assert!((probe.duration_s - seconds).abs() <= 1.0 / FPS + 1e-3, "{what}: {} s, want {seconds}", probe.duration_s);
+}
+
+fn assert_complete(report: &RecordingReport, frames: u64) {
+    assert!(report.complete, "{:?}", report.error);
+    assert_eq!(report.error, None);
+    assert_eq!((report.frames_in, report.frames_written, report.frames_dropped), (frames, frames, 0));
+    assert_eq!((report.frames_repeated, report.frames_skipped), (0, 0));
+    assert!((report.duration_s - frames as f64 / FPS).abs() < 1e-9);
+    // The sidecar says the same.
+    let sidecar = std::fs::read_to_string(RecordingReport::sidecar_path(&report.path)).expect("sidecar written");
+    let read: RecordingReport = serde_json::from_str(&sidecar).unwrap();
+    assert_eq!((read.frames_written, read.frames_dropped, read.format.as_str()), (frames, 0, report.format.as_str()));
+}
+
+/// Nothing but the named files is left in `dir` (no partial or temporary file).
+fn assert_only(dir: &Path, names: &[&str]) {
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(left, want);
+}
+
+#[test]
+fn every_format_records_150_frames_that_decode_to_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 150;
+    let sent_alpha: Vec<Vec<u8>> = (0..frames).map(expected_alpha).collect();
+
+    // PNG sequence: lossless, so exactly the alpha sent and the frame's own colours where opaque.
+    let png_dir = dir.path().join("take-png");
+    let report = record(options(&png_dir, Format::Png, Clock::Media), frames, false);
+    assert_complete(&report, frames);
+    let names: Vec<_> = std::fs::read_dir(&png_dir).unwrap().collect();
+    assert_eq!(names.len(), frames as usize);
+    for seq in [0u64, 77, 149] {
+        let png = image::open(png_dir.join(format!("{seq:06}.png"))).unwrap();
+        assert_eq!(png.color(), image::ColorType::Rgba8, "PNG is the RGBA cutout");
+        let rgba = png.into_rgba8();
+        let (max, _) = channel_error(rgba.as_raw(), 4, 3, &sent_alpha[seq as usize]);
+        assert_eq!(max, 0, "PNG alpha of frame {seq}");
+        let source = frame(seq, false);
+        let (x, y) = (160 + (seq as usize * 2) % 320, 150);
+        let i = y * W as usize + x;
+        assert_eq!(&rgba.as_raw()[i * 4..i * 4 + 3], &source.rgb[i * 3..i * 3 + 3], "opaque pixel keeps its colour");
+    }
+
+    // ProRes 4444: 10-bit colour with a 16-bit alpha plane; alpha back within 2/255.
+    let mov = dir.path().join("take.mov");
+    let report = record(options(&mov, Format::Prores, Clock::Media), frames, false);
+    assert_complete(&report, frames);
+    let probe = ffprobe(&mov);
+    assert_eq!(probe.frames, frames);
+    assert!(probe.pix_fmt.starts_with("yuva444p"), "{}", probe.pix_fmt);
+    assert_duration(&probe, 5.0, "ProRes");
+    let decoded = decode(&mov, "rgba", false);
+    assert_eq!(decoded.len(), frames as usize);
+    let (prores_max, _) = alpha_error(&decoded, 4, 3, &sent_alpha);
+    eprintln!("ProRes 4444 alpha: max difference {prores_max}/255");
+    assert!(prores_max <= 2, "ProRes alpha differs by up to {prores_max}/255");
+
+    // VP9 with alpha: lossy, alpha coded like luma at the chosen CRF.
+    let webm = dir.path().join("take.webm");
+    let report = record(options(&webm, Format::WebmAlpha, Clock::Media), frames, false);
+    assert_complete(&report, frames);
+    let probe = ffprobe(&webm);
+    assert_eq!(probe.frames, frames);
+    assert!(probe.alpha_tag, "WebM stream is marked as carrying alpha");
+    assert_duration(&probe, 5.0, "WebM");
+    let decoded = decode(&webm, "rgba", true);
+    assert_eq!(decoded.len(), frames as usize);
+    let (vp9_max, vp9_mean) = alpha_error(&decoded, 4, 3, &sent_alpha);
+    eprintln!("VP9 alpha at CRF 18: max difference {vp9_max}/255, mean {vp9_mean:.3}/255");
+    assert!(vp9_mean < 1.0 && vp9_max <= 96, "VP9 alpha: max {vp9_max}, mean {vp9_mean:.3}");
+
+    // The composite as H.264, and the matte beside the source video, frame-aligned.
+    let mp4 = dir.path().join("take.mp4");
+    let report = record(options(&mp4, Format::Mp4, Clock::Media), frames, false);
+    assert_complete(&report, frames);
+    let probe = ffprobe(&mp4);
+    assert_eq!((probe.frames, probe.pix_fmt.as_str()), (frames, "yuv420p"));
+    assert_duration(&probe, 5.0, "MP4");
+    let decoded = decode(&mp4, "rgb24", false);
+    let corner = &decoded[10][..3];
+    assert!(corner.iter().zip(GREEN).all(|(c, g)| c.abs_diff(g) <= 6), "corner {corner:?} is the background colour");
+
+    let matte_path = dir.path().join("matte.mp4");
+    let mut matte_options = options(&matte_path, Format::Matte, Clock::Media);
+    matte_options.output.with_source = true;
+    let report = record(matte_options, frames, false);
+    assert_complete(&report, frames);
+    let source_path = dir.path().join("matte.source.mp4");
+    assert_eq!(report.source_path.as_deref(), Some(source_path.as_path()));
+    for path in [&matte_path, &source_path] {
+        let probe = ffprobe(path);
+        assert_eq!((probe.frames, probe.pix_fmt.as_str()), (frames, "yuv420p"), "{}", path.display());
+        assert_duration(&probe, 5.0, "matte");
+    }
+    let mattes = decode(&matte_path, "gray", false);
+    let (matte_max, matte_mean) = alpha_error(&mattes, 1, 0, &sent_alpha);
+    eprintln!("gray H.264 matte at CRF 18: max difference {matte_max}/255, mean {matte_mean:.3}/255");
+    assert!(matte_mean < 1.0 && matte_max <= 96, "matte: max {matte_max}, mean {matte_mean:.3}");
+    let sources = decode(&source_path, "rgb24", false);
+    // Aligned: decoded frame i is nearest to source frame i, not to its neighbours.
+    for seq in [0u64, 100, 149] {
+        let quality = psnr(&sources[seq as usize], &frame(seq, false).rgb);
+        assert!(quality > 30.0, "source frame {seq} is the source's frame {seq} (PSNR {quality:.1} dB)");
+        for other in [seq.saturating_sub(1), seq + 1].into_iter().filter(|&o| o != seq) {
+            let other_quality = psnr(&sources[seq as usize], &frame(other, false).rgb);
+            assert!(quality > other_quality, "frame {seq}: {quality:.1} dB, vs frame {other}: {other_quality:.1} dB");
+        }
+    }
+    assert_only(
+        dir.path(),
+        &[
+            "take-png",
+            "take-png.json",
+            "take.mov",
+            "take.webm",
+            "take.mp4",
+            "take.json",
+            "matte.mp4",
+            "matte.source.mp4",
+            "matte.json",
+        ],
+    );
+}
+
+/// Capture times with camera jitter and a stall: the file keeps a constant rate and lasts as long as the
+/// take, within one frame.
+#[test]
+fn jittered_capture_times_give_a_constant_rate_of_the_right_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("take.mp4");
+    let mut opts = options(&path, Format::Mp4, Clock::Capture);
+    opts.fps = 30.0;
+    let recorder = Recorder::start(opts).unwrap();
+    let start = Instant::now();
+    let jitter_ms = [0.0, 9.0, -7.0, 4.0, -11.0, 13.0, -3.0];
+    let mut pushed = 0;
+    for seq in 0..300u64 {
+        // 12 frames lost to a model stall.
+        if (140..152).contains(&seq) {
+            continue;
+        }
+        let offset_ms = seq as f64 * 1000.0 / 30.0 + 20.0 + jitter_ms[seq as usize % jitter_ms.len()];
+        let mut f = frame(seq, false);
+        f.captured_at = start + Duration::from_secs_f64(offset_ms / 1000.0);
+        assert!(recorder.push_blocking(f, matte(seq)));
+        pushed += 1;
+    }
+    // Stopped 10 s after the start (the frames carry future capture times; the clock only orders them).
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(start.elapsed()));
+    let report = recorder.stop();
+    assert!(report.complete, "{:?}", report.error);
+    assert_eq!(report.frames_written, pushed);
+    assert!(report.frames_repeated >= 12, "gaps filled: {}", report.frames_repeated);
+    let probe = ffprobe(&path);
+    assert_eq!(probe.frames, report.frames_written + report.frames_repeated);
+    assert!((probe.duration_s - 10.0).abs() <= 1.0 / 30.0 + 0.02, "duration {} s", probe.duration_s);
+}
+
+/// A slow encoder: under the queue's bound nothing is lost; beyond it, drops are counted and reported.
+#[test]
+fn a_slow_encoder_fills_the_queue_before_anything_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.mp4");
+    let mut opts = options(&path, Format::Mp4, Clock::Media);
+    opts.queue_frames = 40;
+    opts.encode_delay = Duration::from_millis(40);
+    let recorder = Recorder::start(opts).unwrap();
+    let mut deepest = 0;
+    for seq in 0..30 {
+        assert!(recorder.push(&frame(seq, false), &matte(seq)), "frame {seq} refused under the bound");
+        deepest = deepest.max(recorder.status().queue_depth);
+    }
+    assert!(deepest >= 20, "the queue held the backlog (deepest {deepest})");
+    let report = recorder.stop();
+    assert_eq!((report.frames_in, report.frames_written, report.frames_dropped), (30, 30, 0));
+    assert_eq!(ffprobe(&path).frames, 30);
+
+    let path = dir.path().join("slower.mp4");
+    let mut opts = options(&path, Format::Mp4, Clock::Media);
+    opts.queue_frames = 10;
+    opts.encode_delay = Duration::from_millis(100);
+    let recorder = Recorder::start(opts).unwrap();
+    let accepted: Vec<u64> = (0..40).filter(|&seq| recorder.push(&frame(seq, false), &matte(seq))).collect();
+    let accepted_count = accepted.len() as u64;
+    let status = recorder.status();
+    assert_eq!(status.queue_capacity, 10);
+    assert_eq!(status.frames_dropped, 40 - accepted_count);
+    let report = recorder.stop();
+    assert!(report.frames_dropped >= 25, "dropped {}", report.frames_dropped);
+    assert_eq!(report.frames_written + report.frames_dropped, 40);
+    let sidecar: RecordingReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("slower.json")).unwrap()).unwrap();
+    assert_eq!(sidecar.frames_dropped, report.frames_dropped);
+    // A dropped frame's time is held by the frame before it: the file runs to the last frame accepted.
+    let probe = ffprobe(&path);
+    assert_eq!(probe.frames, report.frames_written + report.frames_repeated);
+    assert_eq!(probe.frames, accepted.last().unwrap() + 1);
+}
+
+/// ffmpeg killed mid-recording: the recorder says so, stops by itself, and the file up to then plays.
+#[test]
+fn a_killed_encoder_leaves_a_playable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.mp4");
+    let recorder = Recorder::start(options(&path, Format::Mp4, Clock::Media)).unwrap();
+    for seq in 0..120 {
+        assert!(recorder.push_blocking(frame(seq, false), matte(seq)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorder.status().frames_written < 120 {
+        assert!(Instant::now() < deadline, "frames were not written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let ffmpeg put the first seconds on disk, then kill it as a crash would.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pids = recorder.encoder_pids();
+    assert_eq!(pids.len(), 1);
+    assert!(Command::new("kill").args(["-KILL", &pids[0].to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut seq = 120;
+    while recorder.status().failure.is_none() {
+        assert!(Instant::now() < deadline, "the dead encoder went unnoticed");
+        recorder.push(&frame(seq, false), &matte(seq));
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!recorder.push(&frame(seq, false), &matte(seq)), "a failed recorder takes no more frames");
+    let report = recorder.stop();
+    let error = report.error.clone().unwrap_or_default();
+    assert!(!report.complete);
+    assert!(error.contains("ffmpeg stopped") && error.contains("are kept in"), "{error}");
+    let probe = ffprobe(&path);
+    assert!(probe.frames >= 60, "{} frames kept", probe.frames);
+    let decoded = decode(&path, "rgb24", false);
+    assert_eq!(decoded.len() as u64, probe.frames, "every kept frame decodes");
+    assert_only(dir.path(), &["killed.mp4", "killed.json"]);
+}
+
+/// Mounts a small tmpfs for a test; unmounted on drop. None (skipped) where that needs root we lack.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
+        if !mounted.is_ok_and(|s| s.success()) {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI runs as root and must be able to mount a tmpfs");
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk fills mid-recording: the recorder says so, the file up to then plays, and no partial file
+/// is left behind.
+#[test]
+fn a_full_disk_leaves_a_playable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("small"), "6m") else {
+        return;
+    };
+    let path = disk.0.join("full.mp4");
+    let recorder = Recorder::start(options(&path, Format::Mp4, Clock::Media)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seq = 0;
+    while recorder.status().failure.is_none() {
+        assert!(Instant::now() < deadline, "6 MB never filled");
+        recorder.push_blocking(frame(seq, true), matte(seq));
+        seq += 1;
+    }
+    let report = recorder.stop();
+    let error = report.error.clone().unwrap_or_default();
+    assert!(error.contains("No space left") || error.contains("disk may be full"), "{error}");
+    assert!(error.contains("are kept in"), "{error}");
+    let probe = ffprobe(&path);
+    assert!(probe.frames >= 30, "{} frames kept", probe.frames);
+    assert_eq!(decode(&path, "rgb24", false).len() as u64, probe.frames);
+    let left: Vec<String> =
+        std::fs::read_dir(&disk.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(left.iter().all(|name| !name.contains("partial") && !name.contains("finishing")), "{left:?}");
+
+    // A PNG sequence keeps its complete frames.
+    std::fs::remove_file(&path).unwrap();
+    let _ = std::fs::remove_file(disk.0.join("full.json"));
+    let png_dir = disk.0.join("frames");
+    let recorder = Recorder::start(options(&png_dir, Format::Png, Clock::Media)).unwrap();
+    let mut seq = 0;
+    while recorder.status().failure.is_none() {
+        assert!(Instant::now() < deadline, "6 MB never filled");
+        recorder.push_blocking(frame(seq, true), matte(seq));
+        seq += 1;
+    }
+    let report = recorder.stop();
+    let kept = std::fs::read_dir(&png_dir).unwrap().count();
+    assert!(kept > 0, "{:?}", report.error);
+    for entry in std::fs::read_dir(&png_dir).unwrap() {
+        image::open(entry.unwrap().path()).expect("every kept PNG is whole");
+    }
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(mattecam()).args(args).current_dir(root()).output().expect("mattecam runs")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `process --format` writes each format from the command line, and refuses a name that does not fit.
+#[test]
+fn process_writes_prores_and_a_matte_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let mov = dir.path().join("cut.mov");
+    let output = run(&["process", "demo", "-o", mov.to_str().unwrap(), "--max-frames", "12", "--ref-size", "256"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let probe = ffprobe(&mov);
+    assert_eq!(probe.frames, 12);
+    assert!(probe.pix_fmt.starts_with("yuva444p"), "{}", probe.pix_fmt);
+
+    let matte = dir.path().join("matte.mp4");
+    let output = run(&[
+        "process",
+        "demo",
+        "-o",
+        matte.to_str().unwrap(),
+        "--format",
+        "matte",
+        "--with-source",
+        "--max-frames",
+        "12",
+        "--ref-size",
+        "256",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(ffprobe(&matte).frames, 12);
+    assert_eq!(ffprobe(&dir.path().join("matte.source.mp4")).frames, 12);
+
+    let wrong = dir.path().join("x.mp4");
+    let output = run(&["process", "demo", "-o", wrong.to_str().unwrap(), "--format", "prores"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("x.mov"), "{}", stderr(&output));
+}
+
+/// `mattecam record` records a live source headless for the time asked, and Ctrl-C in the terminal (sent
+/// to the whole process group, as a terminal does) ends the take early and keeps it playable.
+#[test]
+fn record_command_records_for_the_time_asked_and_ctrl_c_keeps_the_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    let output = run(&[
+        "record",
+        "--source",
+        "synthetic:320x240@25",
+        "--seconds",
+        "4",
+        "-o",
+        path.to_str().unwrap(),
+        "--model",
+        "rvm",
+        "--compositor",
+        "cpu",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let probe = ffprobe(&path);
+    assert!((probe.duration_s - 4.0).abs() <= 1.0 / 25.0 + 0.02, "{} s", probe.duration_s);
+    let sidecar: RecordingReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("live.json")).unwrap()).unwrap();
+    assert!(sidecar.complete && sidecar.frames_written > 0, "{sidecar:?}");
+    assert_eq!(probe.frames, sidecar.frames_written + sidecar.frames_repeated);
+    assert_eq!(sidecar.model, "rvm");
+
+    let path = dir.path().join("interrupted.webm");
+    let mut command = Command::new(mattecam());
+    command
+        .args(["record", "--source", "synthetic:320x240@25", "--seconds", "60", "-o", path.to_str().unwrap()])
+        .args(["--model", "rvm", "--compositor", "cpu"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("interrupted.partial.webm").exists() {
+        assert!(Instant::now() < deadline, "recording did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let probe = ffprobe(&path);
+    assert!(probe.frames > 0 && probe.alpha_tag);
+    assert!(probe.duration_s > 2.5 && probe.duration_s < 6.0, "{} s", probe.duration_s);
+    assert_eq!(decode_sized(&path, "rgba", true, (320, 240)).len() as u64, probe.frames);
+    assert_only(dir.path(), &["live.mp4", "live.json", "interrupted.webm", "interrupted.json"]);
+}
+
+/// The live session records every matted frame while it runs, and a session dropped mid-recording (the
+/// window closing) finalises the file.
+#[test]
+fn live_session_records_and_finalises_when_dropped() {
+    use mattecam::filter::temporal::TemporalMode;
+    use mattecam::infer::{ModelKind, ProviderRequest};
+    use mattecam::live::{LiveConfig, LiveSession, ModelChoice, ModelState, SourceChoice, SourceState};
+
+    let model = ModelChoice {
+        kind: ModelKind::Rvm,
+        downsample_ratio: 0.25,
+        provider: ProviderRequest::Cpu,
+        threads: 2,
+        ..Default::default()
+    };
+    let session = LiveSession::start(LiveConfig {
+        source: SourceChoice::Synthetic { width: 320, height: 240, fps: 25.0 },
+        model,
+        temporal: TemporalMode::Ofd,
+        notify: std::sync::Arc::new(|| {}),
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let info = loop {
+        let status = session.status();
+        if let (SourceState::Running, ModelState::Ready, Some(info)) =
+            (&status.source_state, &status.model_state, &status.source_info)
+        {
+            break info.clone();
+        }
+        assert!(Instant::now() < deadline, "session did not start: {status:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let record_options = |path: PathBuf, format| RecordOptions {
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        ..options(&path, format, Clock::Capture)
+    };
+    session.start_recording(record_options(dir.path().join("a.mp4"), Format::Mp4)).unwrap();
+    let second = record_options(dir.path().join("b.mp4"), Format::Mp4);
+    assert!(session.start_recording(second).is_err(), "one at a time");
+    std::thread::sleep(Duration::from_secs(3));
+    let status = session.recording_status().expect("recording");
+    assert!(status.frames_written > 0 && status.failure.is_none(), "{status:?}");
+    let report = session.stop_recording().expect("was recording").stop();
+    assert!(report.complete, "{:?}", report.error);
+    assert!(report.frames_written > 5, "{report:?}");
+    let probe = ffprobe(&dir.path().join("a.mp4"));
+    assert_eq!(probe.frames, report.frames_written + report.frames_repeated);
+    assert!((probe.duration_s - 3.0).abs() < 0.3, "{} s", probe.duration_s);
+
+    // ffmpeg dies mid-take: the recording says so and stops taking frames, the session goes on matting,
+    // what was written plays, and the next take works.
+    let crashed = dir.path().join("crashed.mp4");
+    session.start_recording(record_options(crashed.clone(), Format::Mp4)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pids = session.recorder_pids();
+    assert!(Command::new("kill").args(["-KILL", &pids[0].to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failure = loop {
+        if let Some(failure) = session.recording_status().and_then(|status| status.failure) {
+            break failure;
+        }
+        assert!(Instant::now() < deadline, "the failure was not noticed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(failure.contains("ffmpeg"), "{failure}");
+    let matted = session.stats_view().frames_inferred;
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(session.stats_view().frames_inferred > matted, "the session stopped matting");
+    assert!(matches!(session.status().source_state, SourceState::Running));
+    let report = session.stop_recording().expect("was recording").stop();
+    assert!(!report.complete && report.error.as_deref().is_some_and(|e| e.contains("crashed.mp4")), "{report:?}");
+    if crashed.exists() {
+        let probe = ffprobe(&crashed);
+        assert_eq!(decode_sized(&crashed, "rgb24", false, (info.width, info.height)).len() as u64, probe.frames);
+    }
+
+    // The second take in ProRes 4444 with alpha, as the window records it.
+    let prores = dir.path().join("c.mov");
+    session.start_recording(record_options(prores.clone(), Format::Prores)).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(session);
+    let probe = ffprobe(&prores);
+    assert!(
+        probe.frames > 0 && (probe.duration_s - 2.0).abs() < 0.5,
+        "{} frames, {} s",
+        probe.frames,
+        probe.duration_s
+    );
+    assert!(probe.pix_fmt.starts_with("yuva444p"), "{}", probe.pix_fmt);
+    let report: RecordingReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    assert!(report.complete && report.format == "prores", "{report:?}");
+    let mut expected = vec!["a.mp4", "a.json", "crashed.json", "c.mov", "c.json"];
+    if crashed.exists() {
+        expected.push("crashed.mp4");
+    }
+    assert_only(dir.path(), &expected);
+}
