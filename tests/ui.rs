@@ -670,10 +670,13 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
         n.filter(|&(x, y)| is_colour(&image.get_pixel(x, y).0, colour)).count() as f32 / (side * side) as f32
     };
     let side = w / 12;
-    // Both top corners are background: the colour dominates them.
-    assert!(share_in(x0, y0, side) > 0.9, "top-left corner");
-    // (The top-right corner, below the recording badge.)
-    assert!(share_in(x1 + 1 - side, y0 + side, side) > 0.9, "top-right corner");
+    // Kept for a look when an assertion below fails.
+    let kept = std::env::temp_dir().join("mattecam-window-test.png");
+    std::fs::copy(&shot, &kept).unwrap();
+    // The demo clip plays in real time, so which of its frames is on screen depends on the machine's speed:
+    // only what holds over the whole clip is checked. Its top-left corner is background throughout.
+    let top_left = share_in(x0, y0, side);
+    assert!(top_left > 0.9, "top-left corner: {top_left} ({})", kept.display());
     // The badge: a red dot and "REC" over the picture's top-right corner while recording.
     let red = (x1.saturating_sub(160)..=x1)
         .flat_map(|x| (y0..y0 + 60).map(move |y| (x, y)))
@@ -683,9 +686,11 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
         })
         .count();
     assert!(red > 60, "no recording badge ({red} red pixels)");
-    // The person is there: the middle of the picture is mostly not the colour.
-    let middle = share_in(x0 + w / 2 - side, y0 + h / 2 - side / 2, side);
-    assert!(middle < 0.5, "no person in the middle ({middle})");
+    // The people are there: in every frame of the clip they cover 39-61% of the picture.
+    let in_picture = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| (x, y)));
+    let coloured = in_picture.filter(|&(x, y)| is_colour(&image.get_pixel(x, y).0, colour)).count();
+    let colour_share = coloured as f32 / (w * h) as f32;
+    assert!((0.25..0.8).contains(&colour_share), "background colour on {colour_share} of the picture");
     // The source frame is not that colour in the corners.
     let frame = demo_frames(&[0]).remove(0);
     let corner = &frame.rgb[..3];
