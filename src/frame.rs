@@ -41,6 +41,8 @@ pub struct Matte {
     pub foreground: Option<Vec<u8>>,
     /// Time spent in the model for this frame, pre- and post-processing included.
     pub infer_ms: f64,
+    /// What the plate stage saw, when a plate was in use.
+    pub plate_check: Option<crate::plate::PlateCheck>,
 }
 
 impl Matte {

@@ -13,6 +13,7 @@ pub mod live;
 pub mod models;
 pub mod paths;
 pub mod pipeline;
+pub mod plate;
 pub mod process;
 pub mod record;
 pub mod resample;

@@ -14,6 +14,7 @@ use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
+use mattecam::plate::{Perturbation, Plate, PlateAverager, PlateOptions, PlatedMatter};
 use mattecam::process::{self, ProcessOptions};
 use mattecam::source::{SourceSpec, camera};
 
@@ -72,6 +73,8 @@ enum Command {
     Record(RecordArgs),
     /// Measure matte quality (SAD, MSE, MAD, Grad, Conn, dtSSD, flicker) on exact-ground-truth data.
     Eval(EvalArgs),
+    /// Capture a clean background plate: the median of N frames of a source (step out of the picture).
+    Plate(PlateArgs),
     /// List the models, their licences and whether each is present and verified.
     Models,
     /// List the cameras found and the demo media.
@@ -176,9 +179,17 @@ struct RecordArgs {
 struct ModelArgs {
     #[arg(long, value_enum, default_value_t = ModelKind::Modnet)]
     model: ModelKind,
-    /// Load the model from this file instead of the one `make setup` fetched.
+    /// Load the model from this file instead of the one `make setup` fetched (BGMv2: the weights you
+    /// downloaded; see `mattecam models`).
     #[arg(long)]
     model_file: Option<PathBuf>,
+    /// A clean background plate (the scene without the person, at the input's size; `mattecam plate`
+    /// captures one): BGMv2 needs it; MODNet and RVM use it for plate assistance.
+    #[arg(long)]
+    plate: Option<PathBuf>,
+    /// Do not use the plate to push alpha toward 0 where the frame shows it (MODNet, RVM).
+    #[arg(long)]
+    no_plate_assist: bool,
     #[arg(long, value_enum, default_value_t = TemporalMode::Off)]
     temporal: TemporalMode,
     /// How alpha is resized from model to frame resolution.
@@ -206,6 +217,10 @@ impl ModelArgs {
         }
     }
 
+    fn plate_options(&self) -> PlateOptions {
+        PlateOptions { assist: !self.no_plate_assist, ..PlateOptions::default() }
+    }
+
     fn model_file(&self) -> anyhow::Result<PathBuf> {
         Ok(match &self.model_file {
             Some(path) => path.clone(),
@@ -220,8 +235,15 @@ impl ModelArgs {
                 Some(r) => format!("downsample ratio {r}"),
                 None => "downsample ratio auto".to_string(),
             },
+            ModelKind::Bgmv2 => "full resolution, with the plate".to_string(),
         };
-        format!("{} ({size})", self.model.name())
+        let plate = match (&self.plate, self.model) {
+            (None, _) => String::new(),
+            (Some(_), ModelKind::Bgmv2) => ", with plate".to_string(),
+            (Some(_), _) if self.no_plate_assist => ", plate unused".to_string(),
+            (Some(_), _) => ", plate assistance".to_string(),
+        };
+        format!("{} ({size}{plate})", self.model.name())
     }
 }
 
@@ -268,8 +290,35 @@ struct EvalArgs {
     /// Write predicted alphas (`pha/`) and prediction | truth | error images (`compare/`) here.
     #[arg(long)]
     save_dir: Option<PathBuf>,
+    /// Give the model each sample's own clean background (generated samples, or a dataset's `bgr/`) as
+    /// its plate: `exact`, or `perturbed` as a real capture drifts (2 px shift, gain 1.03, noise sigma 2).
+    #[arg(long, value_enum, conflicts_with_all = ["plate", "video"])]
+    sample_plate: Option<SamplePlate>,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SamplePlate {
+    Exact,
+    Perturbed,
+}
+
+#[derive(Args)]
+struct PlateArgs {
+    /// `camera[:N]`, `demo`, a video file, an image or `synthetic[:WxH[@FPS]]`.
+    #[arg(long, default_value = "camera")]
+    source: String,
+    /// The plate to write (PNG).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Frames to take the per-pixel median of (someone crossing during the capture is left out).
+    #[arg(long, default_value_t = mattecam::plate::DEFAULT_PLATE_FRAMES)]
+    frames: usize,
+    /// Seconds to wait before the capture, to step out of the picture (a camera's frames meanwhile are
+    /// read and dropped).
+    #[arg(long, default_value_t = 0.0)]
+    delay_s: f64,
 }
 
 fn main() -> ExitCode {
@@ -288,6 +337,7 @@ fn main() -> ExitCode {
         Some(Command::Process(args)) => run_process(args),
         Some(Command::Record(args)) => run_record(args),
         Some(Command::Eval(args)) => run_eval(args),
+        Some(Command::Plate(args)) => run_plate(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),
     };
@@ -395,9 +445,11 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         with_source: args.recording.with_source,
         alpha_dir: args.alpha_dir.clone(),
         max_frames: args.max_frames,
+        plate: args.model.plate.clone(),
+        plate_options: args.model.plate_options(),
     };
     let started = process::start(&options)?;
-    if let Some(notice) = &started.compositor_notice {
+    for notice in [&started.compositor_notice, &started.model_notice].into_iter().flatten() {
         eprintln!("{notice}");
     }
     let (pipeline, compositor) = (started.pipeline, started.compositor);
@@ -496,6 +548,7 @@ fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         source: SourceChoice::from_spec(&spec),
         model: ModelChoice { kind: args.model, ..ModelChoice::default() },
         temporal: args.temporal,
+        plate: Default::default(),
         notify: Arc::new(|| {}),
     });
     // Wait for the source and the model, so the take starts with frames.
@@ -601,14 +654,27 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
 fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let region = args.region;
     let save = eval::SaveTo(args.save_dir.as_deref());
-    let matter = infer::open_matter(args.model.model, &args.model.model_file()?, &args.model.matter_options())?;
-    let provider = matter.provider().to_string();
+    let model_file = args.model.model_file()?;
+    let model = infer::open_matter(args.model.model, &model_file, &args.model.matter_options())?;
+    if let Some(notice) = models::note_user_model(&model_file) {
+        eprintln!("{notice}");
+    }
+    let plate = args.model.plate.as_deref().map(Plate::load).transpose()?;
+    if args.model.model == ModelKind::Bgmv2 && plate.is_none() && args.sample_plate.is_none() {
+        anyhow::bail!("{} (or --sample-plate exact|perturbed)", infer::InferError::NeedsPlate);
+    }
+    let provider = model.provider().to_string();
+    let matter = Box::new(PlatedMatter::new(model, plate, args.model.plate_options()));
     let (alpha, notice) = AlphaStage::open(args.model.upsample, args.compositor)?;
     if let Some(notice) = notice {
         eprintln!("{notice}");
     }
     let upsampled_on = alpha.describe();
-    let mut predictor = eval::Predictor { matter, temporal: args.model.temporal, alpha };
+    let sample_plate = args.sample_plate.map(|kind| match kind {
+        SamplePlate::Exact => Perturbation::default(),
+        SamplePlate::Perturbed => Perturbation::drifted(args.seed),
+    });
+    let mut predictor = eval::Predictor { matter, temporal: args.model.temporal, alpha, sample_plate };
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} items {msg}")
@@ -666,7 +732,11 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         resolution: eval::report::resolution_of(&items),
         items,
         region,
-        model: args.model.describe(),
+        model: match args.sample_plate {
+            Some(SamplePlate::Exact) => format!("{}, each sample's exact plate", args.model.describe()),
+            Some(SamplePlate::Perturbed) => format!("{}, each sample's plate perturbed", args.model.describe()),
+            None => args.model.describe(),
+        },
         settings: format!(
             "temporal {}, upsample {} on {}",
             format!("{:?}", args.model.temporal).to_lowercase(),
@@ -683,6 +753,43 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.save_dir {
         println!("predicted alphas in {}, comparisons in {}", display(&dir.join("pha")), display(&dir.join("compare")));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_plate(args: PlateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.frames >= 1, "--frames must be at least 1");
+    let spec: SourceSpec = args.source.parse()?;
+    let mut source = mattecam::source::open(&spec)?;
+    let info = source.info().clone();
+    let wait_until = std::time::Instant::now() + Duration::from_secs_f64(args.delay_s.max(0.0));
+    let mut averager = PlateAverager::new(args.frames);
+    let mut announced = None;
+    while !averager.is_complete() {
+        let Some(frame) = source.next_frame(Vec::new())? else { break };
+        let left = wait_until.saturating_duration_since(std::time::Instant::now());
+        if !left.is_zero() {
+            let seconds = left.as_secs() + 1;
+            if announced != Some(seconds) {
+                eprintln!("capturing in {seconds} s: step out of the picture");
+                announced = Some(seconds);
+            }
+            continue;
+        }
+        averager.push(&frame);
+    }
+    let taken = averager.frames_taken();
+    let plate = averager.finish().with_context(|| format!("{} gave no frames", info.name))?;
+    if taken < args.frames {
+        eprintln!("{} ended after {taken} of {} frames; the plate is their median", info.name, args.frames);
+    }
+    plate.save(&args.output)?;
+    println!(
+        "wrote {}: a {}x{} plate, the median of {taken} frames of {}",
+        display(&args.output),
+        plate.width,
+        plate.height,
+        info.name
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -704,6 +811,32 @@ fn list_models() -> anyhow::Result<ExitCode> {
     match infer::runtime_library() {
         Ok(path) => println!("ONNX Runtime: {}", display(&path)),
         Err(err) => println!("ONNX Runtime: {err}"),
+    }
+    let dir = mattecam::paths::models_dir();
+    let recorded = models::recorded_models();
+    println!();
+    println!("BGMv2 needs a model file you download yourself (its weights are on no package registry):");
+    println!("  get one of the authors' ONNX exports from github.com/PeterL1n/BackgroundMattingV2 (README,");
+    println!("  \"Download\": Google Drive), then put it into {} or pass --model-file PATH.", display(&dir));
+    println!(
+        "  Its sha256 is recorded on first use ({}) and a later change is reported.",
+        display(&models::records_path())
+    );
+    println!("  {:<22} {:<10} {:<7} {:<26} {:<30} status", "export", "backbone", "scale", "refine", "suits");
+    for entry in models::load_user_models()? {
+        let path = dir.join(&entry.file);
+        let status = match recorded.iter().find(|r| std::fs::canonicalize(&path).ok().as_ref() == Some(&r.path)) {
+            Some(r) => format!("present, sha256 {} recorded {}", &r.sha256[..12], r.first_used),
+            None if path.is_file() => "present, not used yet".to_string(),
+            None => "not present".to_string(),
+        };
+        println!(
+            "  {:<22} {:<10} {:<7} {:<26} {:<30} {status}",
+            entry.file, entry.backbone, entry.backbone_scale, entry.refine, entry.suits
+        );
+    }
+    for r in recorded.iter().filter(|r| !r.path.starts_with(&dir)) {
+        println!("  also used: {} (sha256 {}, first used {})", display(&r.path), &r.sha256[..12], r.first_used);
     }
     let all_ok = entries.iter().all(|e| models::file_status(e) == FileStatus::Verified);
     if !all_ok {

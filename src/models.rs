@@ -15,6 +15,13 @@ pub enum ManifestError {
     Unreadable { path: PathBuf, reason: String },
     #[error("the models manifest has no entry for {0}")]
     NoEntry(&'static str),
+    #[error(
+        "no {kind} model file: its weights are not on a package registry, so setup cannot fetch them. Download one of the authors' ONNX exports ({files}) as `mattecam models` explains, put it into {}, or pass --model-file PATH",
+        display(.dir)
+    )]
+    UserModelMissing { kind: &'static str, files: String, dir: PathBuf },
+    #[error("could not record the sha256 of {} in {}: {reason}", display(.model), display(.record))]
+    Record { model: PathBuf, record: PathBuf, reason: String },
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -30,9 +37,50 @@ pub struct ModelEntry {
     pub io: String,
 }
 
+/// A model the user supplies (its weights cannot be fetched here), as the manifest documents it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct UserModelEntry {
+    pub name: String,
+    pub kind: ModelKind,
+    pub file: String,
+    pub backbone: String,
+    pub backbone_scale: f32,
+    pub refine: String,
+    pub suits: String,
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Manifest {
     model: Vec<ModelEntry>,
+    #[serde(default)]
+    user_model: Vec<UserModelEntry>,
+}
+
+/// A user-supplied model file's sha256 as first seen.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedModel {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub first_used: String,
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Records {
+    #[serde(default)]
+    model: Vec<RecordedModel>,
+}
+
+/// What recording a user model file found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordOutcome {
+    /// First use: recorded now.
+    Recorded(String),
+    Unchanged,
+    /// The file is not what it was on first use (recorded again, so this is said once).
+    Changed {
+        was: String,
+        now: String,
+    },
 }
 
 /// State of a model file on disk.
@@ -50,18 +98,102 @@ pub fn manifest_path() -> PathBuf {
     crate::paths::models_dir().join("models.toml")
 }
 
-pub fn load_manifest() -> Result<Vec<ModelEntry>, ManifestError> {
+fn read_manifest() -> Result<Manifest, ManifestError> {
     let path = manifest_path();
     let unreadable = |reason: String| ManifestError::Unreadable { path: path.clone(), reason };
     let text = std::fs::read_to_string(&path).map_err(|err| unreadable(err.to_string()))?;
-    let manifest: Manifest = toml::from_str(&text).map_err(|err| unreadable(err.to_string()))?;
-    Ok(manifest.model)
+    toml::from_str(&text).map_err(|err| unreadable(err.to_string()))
 }
 
-/// The file the app loads for `kind` unless the user names another.
+pub fn load_manifest() -> Result<Vec<ModelEntry>, ManifestError> {
+    Ok(read_manifest()?.model)
+}
+
+pub fn load_user_models() -> Result<Vec<UserModelEntry>, ManifestError> {
+    Ok(read_manifest()?.user_model)
+}
+
+/// The file the app loads for `kind` unless the user names another: the fetched one, or for a user-supplied
+/// kind (BGMv2) the first documented export present in the models folder.
 pub fn default_model_file(kind: ModelKind) -> Result<PathBuf, ManifestError> {
-    let entry = load_manifest()?.into_iter().find(|m| m.kind == kind).ok_or(ManifestError::NoEntry(kind.name()))?;
-    Ok(crate::paths::models_dir().join(entry.file))
+    let manifest = read_manifest()?;
+    let dir = crate::paths::models_dir();
+    if let Some(entry) = manifest.model.into_iter().find(|m| m.kind == kind) {
+        return Ok(dir.join(entry.file));
+    }
+    let documented: Vec<UserModelEntry> = manifest.user_model.into_iter().filter(|m| m.kind == kind).collect();
+    if documented.is_empty() {
+        return Err(ManifestError::NoEntry(kind.name()));
+    }
+    if let Some(entry) = documented.iter().find(|m| dir.join(&m.file).is_file()) {
+        return Ok(dir.join(&entry.file));
+    }
+    let files = documented.iter().map(|m| m.file.as_str()).collect::<Vec<_>>().join(", ");
+    Err(ManifestError::UserModelMissing { kind: kind.title(), files, dir })
+}
+
+pub fn records_path() -> PathBuf {
+    crate::paths::models_dir().join("user-models.toml")
+}
+
+pub fn recorded_models() -> Vec<RecordedModel> {
+    std::fs::read_to_string(records_path())
+        .ok()
+        .and_then(|text| toml::from_str::<Records>(&text).ok())
+        .map(|records| records.model)
+        .unwrap_or_default()
+}
+
+/// Records `model`'s sha256 on first use (trust on first use: the weights come from outside any registry),
+/// and says whether it changed since.
+pub fn record_user_model(model: &Path) -> Result<RecordOutcome, ManifestError> {
+    let record = records_path();
+    let fail = |reason: String| ManifestError::Record { model: model.to_path_buf(), record: record.clone(), reason };
+    let path = std::fs::canonicalize(model).map_err(|err| fail(err.to_string()))?;
+    let sha256 = sha256_file(&path).map_err(|err| fail(err.to_string()))?;
+    let mut records = Records { model: recorded_models() };
+    let outcome = match records.model.iter_mut().find(|r| r.path == path) {
+        Some(known) if known.sha256 == sha256 => return Ok(RecordOutcome::Unchanged),
+        Some(known) => {
+            let was = std::mem::replace(&mut known.sha256, sha256.clone());
+            RecordOutcome::Changed { was, now: sha256 }
+        }
+        None => {
+            records.model.push(RecordedModel { path, sha256: sha256.clone(), first_used: crate::paths::utc_stamp() });
+            RecordOutcome::Recorded(sha256)
+        }
+    };
+    let text = toml::to_string(&records).map_err(|err| fail(err.to_string()))?;
+    std::fs::write(&record, text).map_err(|err| fail(err.to_string()))?;
+    Ok(outcome)
+}
+
+/// Whether `path` is a file setup fetched and verified (anything else is the user's, and recorded).
+pub fn is_fetched_model(path: &Path) -> bool {
+    let Ok(entries) = load_manifest() else { return false };
+    let dir = crate::paths::models_dir();
+    entries.iter().any(|e| {
+        std::fs::canonicalize(dir.join(&e.file)).ok() == std::fs::canonicalize(path).ok()
+            && file_status(e) == FileStatus::Verified
+    })
+}
+
+/// For a user-supplied model file: records it and returns what to tell the user, if anything.
+pub fn note_user_model(path: &Path) -> Option<String> {
+    if is_fetched_model(path) || !path.is_file() {
+        return None;
+    }
+    match record_user_model(path) {
+        Ok(RecordOutcome::Recorded(sha)) => {
+            Some(format!("{}: sha256 {sha} recorded on first use in {}", display(path), display(&records_path())))
+        }
+        Ok(RecordOutcome::Unchanged) => None,
+        Ok(RecordOutcome::Changed { was, now }) => Some(format!(
+            "warning: {} changed since its first use (sha256 was {was}, now {now}); make sure you meant to replace it",
+            display(path)
+        )),
+        Err(err) => Some(err.to_string()),
+    }
 }
 
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {

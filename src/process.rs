@@ -8,6 +8,7 @@ use crate::filter::temporal::TemporalMode;
 use crate::infer::{self, InferError, MatterOptions, ModelKind};
 use crate::models::{self, ManifestError};
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::plate::{Plate, PlateError, PlateOptions, PlatedMatter};
 use crate::sink::{self, SinkError, png};
 use crate::source::{self, SourceError, SourceSpec};
 
@@ -23,6 +24,8 @@ pub enum ProcessError {
     Composite(#[from] CompositeError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Plate(#[from] PlateError),
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +51,10 @@ pub struct ProcessOptions {
     /// Also write each frame's alpha as an 8-bit PNG here.
     pub alpha_dir: Option<PathBuf>,
     pub max_frames: Option<u64>,
+    /// A still clean background plate for the whole input (BGMv2 needs one; the others use it for plate
+    /// assistance when `plate_options.assist` is on).
+    pub plate: Option<PathBuf>,
+    pub plate_options: PlateOptions,
 }
 
 /// A started run, and what the user should be told about how it runs.
@@ -57,6 +64,8 @@ pub struct Started {
     pub compositor: String,
     /// Why the GPU was not used when it was the default.
     pub compositor_notice: Option<String>,
+    /// About a user-supplied model file (its sha256 recorded, or changed).
+    pub model_notice: Option<String>,
 }
 
 /// Checks the inputs, opens everything and starts the pipeline.
@@ -94,7 +103,18 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         Some(path) => path.clone(),
         None => models::default_model_file(options.model)?,
     };
-    let matter = infer::open_matter(options.model, &model_file, &options.matter)?;
+    let plate = match &options.plate {
+        Some(path) => {
+            let plate = Plate::load(path)?;
+            plate.check_size(info.width, info.height)?;
+            Some(plate)
+        }
+        None if options.model == ModelKind::Bgmv2 => return Err(InferError::NeedsPlate.into()),
+        None => None,
+    };
+    let model = infer::open_matter(options.model, &model_file, &options.matter)?;
+    let model_notice = models::note_user_model(&model_file);
+    let matter = Box::new(PlatedMatter::new(model, plate, options.plate_options));
 
     let mut sinks: Vec<Box<dyn sink::Sink>> = if single_png {
         sink::create_parent(&options.output)?;
@@ -108,5 +128,10 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     }
     let config =
         PipelineConfig { matter, temporal: options.temporal, compositor, sinks, max_frames: options.max_frames };
-    Ok(Started { pipeline: Pipeline::start(source, config), compositor: compositor_name, compositor_notice })
+    Ok(Started {
+        pipeline: Pipeline::start(source, config),
+        compositor: compositor_name,
+        compositor_notice,
+        model_notice,
+    })
 }

@@ -25,6 +25,7 @@ pub struct AppSettings {
     pub show_stats: bool,
     pub snapshot_dir: PathBuf,
     pub recording: RecordingSettings,
+    pub plate: crate::live::PlateSettings,
 }
 
 /// How the record button records.
@@ -78,6 +79,7 @@ impl Default for AppSettings {
             show_stats: true,
             snapshot_dir: default_snapshot_dir(),
             recording: RecordingSettings::default(),
+            plate: Default::default(),
         }
     }
 }

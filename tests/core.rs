@@ -15,7 +15,15 @@ use mattecam::source::video::VideoSource;
 use mattecam::source::{FrameSource, SourceError, SourceSpec};
 
 fn matte(seq: u64, alpha: &[f32]) -> Matte {
-    Matte { seq, width: alpha.len() as u32, height: 1, alpha: alpha.to_vec(), foreground: None, infer_ms: 0.0 }
+    Matte {
+        seq,
+        width: alpha.len() as u32,
+        height: 1,
+        alpha: alpha.to_vec(),
+        foreground: None,
+        infer_ms: 0.0,
+        plate_check: None,
+    }
 }
 
 /// Composites with a frame-size 8-bit alpha (and optional foreground) on the CPU reference.
@@ -384,4 +392,233 @@ fn partial_outputs_appear_only_when_committed() {
     assert!(matches!(Partial::dir(&folder), Err(SinkError::FolderNotEmpty(_))));
     let err = Partial::file(&dir.path().join("no-such-dir/clip.mp4")).err().unwrap();
     assert!(matches!(err, SinkError::NotWritable { .. }), "{err}");
+}
+
+// ---- The clean background plate ----
+
+use mattecam::plate::assist::AssistScratch;
+use mattecam::plate::{AlphaGrid, AssistSettings, GainOffset, Plate, PlateAverager, Staleness, assist_alpha};
+
+/// A real room (the shared bgmv1 plate), cropped to 640x360 from its middle so that tests stay fast.
+fn room() -> Option<Plate> {
+    let path = shared_dir("eval/backgrounds")?.join("bgmv1_plate.png");
+    let full = Plate::load(&path).expect("shared plate loads");
+    let (w, h) = (640u32, 360u32);
+    let (x0, y0) = ((full.width - w) / 2, (full.height - h) / 2);
+    let rgb = (0..h)
+        .flat_map(|y| {
+            let start = (((y0 + y) * full.width + x0) * 3) as usize;
+            full.rgb[start..start + (w * 3) as usize].to_vec()
+        })
+        .collect();
+    Some(Plate { width: w, height: h, rgb })
+}
+
+/// Gaussian-ish sensor noise of about `sigma` levels (sum of uniforms), deterministic.
+fn noisy(rgb: &[u8], sigma: f32, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    rgb.iter()
+        .map(|&v| {
+            // Sum of 12 uniforms minus 6: mean 0, variance 1.
+            let n: f32 = (0..12).map(|_| uniform()).sum::<f32>() - 6.0;
+            (v as f32 + n * sigma).round().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+fn shifted(plate: &Plate, dx: u32) -> Vec<u8> {
+    let w = plate.width as usize;
+    let mut out = plate.rgb.clone();
+    for y in 0..plate.height as usize {
+        for x in 0..w {
+            let from = x.saturating_sub(dx as usize);
+            out[(y * w + x) * 3..(y * w + x) * 3 + 3]
+                .copy_from_slice(&plate.rgb[(y * w + from) * 3..(y * w + from) * 3 + 3]);
+        }
+    }
+    out
+}
+
+/// A person-shaped block: alpha 1 inside, 0 outside, at frame size.
+fn person_alpha(w: u32, h: u32) -> Vec<f32> {
+    (0..w * h).map(|i| if (w / 3..2 * w / 3).contains(&(i % w)) && i / w > h / 4 { 1.0 } else { 0.0 }).collect()
+}
+
+#[test]
+fn plate_averaging_rejects_a_person_crossing_and_the_noise() {
+    let Some(room) = room() else { return };
+    let (w, h) = (room.width, room.height);
+    let mut averager = PlateAverager::new(30);
+    for seq in 0..30u64 {
+        let mut rgb = noisy(&room.rgb, 3.0, seq);
+        // Someone walks across: a 100 px wide red figure moving 20 px a frame.
+        let x0 = (seq as u32 * 20) % w;
+        for y in 60..h {
+            for x in x0..(x0 + 100).min(w) {
+                let i = ((y * w + x) * 3) as usize;
+                rgb[i..i + 3].copy_from_slice(&[200, 30, 40]);
+            }
+        }
+        averager.push(&frame(w, h, rgb));
+        assert_eq!(averager.is_complete(), seq == 29);
+    }
+    let plate = averager.finish().expect("a plate");
+    let diffs: Vec<u8> = plate.rgb.iter().zip(&room.rgb).map(|(a, b)| a.abs_diff(*b)).collect();
+    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
+    let max = *diffs.iter().max().unwrap();
+    // Noise of sigma 3 averages out (a single frame differs by 2.4 levels on average); the figure, on
+    // each pixel for at most 5 of the 30 frames, is gone entirely.
+    assert!(mean < 1.2 && max <= 12, "plate differs from the room: mean {mean:.2}, max {max}");
+    // A mean (not a median) would keep a red trace of the figure.
+    let red_cast = plate
+        .rgb
+        .chunks_exact(3)
+        .zip(room.rgb.chunks_exact(3))
+        .filter(|(p, r)| i32::from(p[0]) > i32::from(r[0]) + 20)
+        .count();
+    assert_eq!(red_cast, 0);
+}
+
+#[test]
+fn gain_compensation_recovers_a_known_gain_and_offset() {
+    let Some(room) = room() else { return };
+    let (w, h) = (room.width, room.height);
+    let (gain, offset) = ([1.08f32, 0.95, 1.02], [-6.0f32, 4.0, 2.0]);
+    let alpha = person_alpha(w, h);
+    // The camera's exposure changed, and a person (not the plate) stands in the middle.
+    let mut live: Vec<u8> = room
+        .rgb
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (gain[i % 3] * v as f32 + offset[i % 3]).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    for (i, a) in alpha.iter().enumerate() {
+        if *a > 0.5 {
+            live[i * 3..i * 3 + 3].copy_from_slice(&[30, 200, 90]);
+        }
+    }
+    let live = noisy(&live, 2.0, 7);
+    let grid = AlphaGrid { alpha: &alpha, width: w, height: h };
+    let fit = GainOffset::fit(&live, &room, grid).expect("enough background");
+    for c in 0..3 {
+        assert!((fit.gain[c] - gain[c]).abs() < 0.02, "gain {c}: {} vs {}", fit.gain[c], gain[c]);
+        assert!((fit.offset[c] - offset[c]).abs() < 2.5, "offset {c}: {} vs {}", fit.offset[c], offset[c]);
+    }
+    // A coarse alpha grid (a model's own resolution) finds the same.
+    let small: Vec<f32> = (0..160 * 90).map(|i| alpha[((i / 160) * 4 * w + (i % 160) * 4) as usize]).collect();
+    let coarse = GainOffset::fit(&live, &room, AlphaGrid { alpha: &small, width: 160, height: 90 }).unwrap();
+    assert!((coarse.gain[0] - gain[0]).abs() < 0.02, "{coarse:?}");
+    // After compensation the background matches: not stale.
+    let staleness = Staleness::measure(&live, &room, &fit, grid);
+    assert!(!staleness.is_stale() && staleness.mean_difference < 4.0, "{staleness:?}");
+    // Uncompensated, the same exposure change would read as a changed background.
+    assert!(Staleness::measure(&live, &room, &GainOffset::default(), grid).is_stale());
+    let mut compensated = Vec::new();
+    fit.apply(&room, &mut compensated);
+    let i = 3 * (10 * w + 10) as usize;
+    assert!(compensated[i].abs_diff(live[i]) <= 8, "{} vs {}", compensated[i], live[i]);
+}
+
+#[test]
+fn staleness_fires_on_a_shifted_plate_and_not_on_noise() {
+    let Some(room) = room() else { return };
+    let (w, h) = (room.width, room.height);
+    let alpha = person_alpha(w, h);
+    let grid = AlphaGrid { alpha: &alpha, width: w, height: h };
+    let check = |live: &[u8]| {
+        let fit = GainOffset::fit(live, &room, grid).unwrap_or_default();
+        Staleness::measure(live, &room, &fit, grid)
+    };
+    for seed in 0..3 {
+        let quiet = check(&noisy(&room.rgb, 2.0, seed));
+        assert!(!quiet.is_stale(), "noise read as a stale plate: {quiet:?}");
+    }
+    // The camera moved by 2 px (and then by 1 px).
+    let moved = check(&noisy(&shifted(&room, 2), 2.0, 9));
+    assert!(moved.is_stale(), "a 2 px shift went unnoticed: {moved:?}");
+    assert!(moved.changed_fraction > 2.0 * Staleness::STALE_FRACTION, "{moved:?}");
+}
+
+#[test]
+fn plate_assistance_clears_what_matches_the_plate_and_keeps_the_person() {
+    let Some(room) = room() else { return };
+    let (w, h) = (room.width, room.height);
+    let person = person_alpha(w, h);
+    let mut live = room.rgb.clone();
+    for (i, a) in person.iter().enumerate() {
+        if *a > 0.5 {
+            live[i * 3..i * 3 + 3].copy_from_slice(&[30, 200, 90]);
+        }
+    }
+    let live = noisy(&live, 2.0, 3);
+    // A plate-free model's mistake: it also kept a block of the room (a chair) at alpha 0.9, left a faint
+    // haze of 0.2 everywhere, and a soft halo 4 px wide around the person (alpha 0.6, upsampled to frame size).
+    let inside = |x: u32, y: u32| person[(y * w + x) as usize] > 0.5;
+    let near_person = |x: u32, y: u32| {
+        (x.saturating_sub(4)..(x + 5).min(w)).any(|nx| (y.saturating_sub(4)..(y + 5).min(h)).any(|ny| inside(nx, ny)))
+    };
+    let mut alpha: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            if inside(x, y) {
+                1.0
+            } else if near_person(x, y) {
+                0.6
+            } else if x < w / 5 && y > h / 2 {
+                0.9
+            } else {
+                0.2
+            }
+        })
+        .collect();
+    let mut scratch = AssistScratch::default();
+    assist_alpha(&mut alpha, &live, &room.rgb, w, h, &AssistSettings::default(), &mut scratch);
+    let at = |x: u32, y: u32| alpha[(y * w + x) as usize];
+    assert!(at(40, 300) < 0.02, "the chair is the plate: {}", at(40, 300));
+    assert!(at(600, 20) < 0.02, "the haze is gone: {}", at(600, 20));
+    // The halo 3 px outside the person's left edge (x = w / 3) shows the room: cleared.
+    assert!(at(w / 3 - 3, h / 2) < 0.05, "the halo: {}", at(w / 3 - 3, h / 2));
+    // Inside the person (away from the edge) alpha stays.
+    assert!(at(w / 2, h / 2) > 0.99, "the person: {}", at(w / 2, h / 2));
+    let person_pixels = person.iter().filter(|&&a| a > 0.5).count() as f32;
+    let kept = alpha.iter().zip(&person).filter(|&(&a, &p)| p > 0.5 && a > 0.99).count() as f32;
+    assert!(kept / person_pixels > 0.95, "kept {kept} of {person_pixels} person pixels");
+
+    // A plate from another place (the camera moved a lot) changes nothing that the model said was there.
+    let mut untouched: Vec<f32> = vec![0.7; (w * h) as usize];
+    let elsewhere = shifted(&room, 150);
+    assist_alpha(&mut untouched, &live, &elsewhere, w, h, &AssistSettings::default(), &mut scratch);
+    assert!(untouched.iter().all(|&a| a <= 0.7), "assistance never adds alpha");
+}
+
+#[test]
+fn a_perturbed_plate_is_shifted_scaled_and_noisy_as_asked() {
+    use mattecam::plate::Perturbation;
+    let Some(room) = room() else { return };
+    let (w, h) = (room.width as usize, room.height as usize);
+    let exact = Perturbation::default().apply(&room);
+    assert_eq!(exact, room, "the default perturbation is the exact plate");
+    let drifted = Perturbation::drifted(5).apply(&room);
+    // Against the room shifted by 2 px and scaled by 1.03: noise of sigma 2 and nothing else.
+    let (mut sum, mut sum_sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    for y in 0..h {
+        for x in 2..w {
+            for c in 0..3 {
+                let expected = f64::from(room.rgb[(y * w + x - 2) * 3 + c]) * 1.03;
+                if expected > 250.0 {
+                    continue;
+                }
+                let d = f64::from(drifted.rgb[(y * w + x) * 3 + c]) - expected;
+                (sum, sum_sq, n) = (sum + d, sum_sq + d * d, n + 1.0);
+            }
+        }
+    }
+    let (mean, sigma) = (sum / n, (sum_sq / n - (sum / n).powi(2)).sqrt());
+    assert!(mean.abs() < 0.1 && (sigma - 2.0).abs() < 0.15, "mean {mean:.3}, sigma {sigma:.3}");
 }

@@ -276,3 +276,111 @@ fn failing_stage_leaves_no_output_behind() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "partial outputs left behind: {left:?}");
 }
+
+/// The BGMv2 architecture fixtures (random weights: shapes and paths only, never quality), by refine mode.
+fn bgmv2_fixture(mode: &str) -> Option<std::path::PathBuf> {
+    let dir = shared_dir("fixtures/bgmv2")?;
+    let path = dir.join(format!("bgmv2_mobilenetv2_{mode}_random.onnx"));
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let sha = mattecam::models::sha256_file(&path).unwrap();
+    assert!(readme.contains(&sha), "{} is not the fixture its README lists ({sha})", path.display());
+    Some(path)
+}
+
+/// A frame of `width` x `height` (a scaled demo still) and its plate (the same picture, a person-sized
+/// block painted over the frame): the shapes BGMv2 sees from a camera.
+fn frame_and_plate(width: u32, height: u32) -> (Frame, Vec<u8>) {
+    let (w, h) = (width as usize, height as usize);
+    let plate: Vec<u8> =
+        (0..w * h * 3).map(|i| ((i / 3 % w * 255 / w) as u8).wrapping_add((i % 3) as u8 * 40)).collect();
+    let mut rgb = plate.clone();
+    for y in h / 4..h {
+        for x in w / 3..2 * w / 3 {
+            rgb[(y * w + x) * 3..][..3].copy_from_slice(&[200, 120, 90]);
+        }
+    }
+    let frame = Frame { seq: 0, captured_at: std::time::Instant::now(), pts_ms: 0.0, width, height, rgb };
+    (frame, plate)
+}
+
+#[test]
+fn bgmv2_runs_the_fixtures_at_720p_and_1080p_with_alpha_and_foreground_of_the_frame_size() {
+    let runs: [(&str, u32, u32); 5] = [
+        ("thresholding", 1280, 720),
+        ("thresholding", 1920, 1080),
+        ("sampling", 1280, 720),
+        ("base", 1280, 720),
+        // Sides that are not multiples of 4 are padded for the network and cropped back.
+        ("thresholding", 642, 362),
+    ];
+    for (mode, width, height) in runs {
+        let Some(path) = bgmv2_fixture(mode) else { return };
+        let mut matter = infer::open_matter(ModelKind::Bgmv2, &path, &cpu_options()).expect("fixture opens");
+        assert_eq!(matter.kind(), ModelKind::Bgmv2);
+        assert_eq!(matter.provider().name, "CPU");
+        let (frame, plate) = frame_and_plate(width, height);
+        let mut matte = Matte::default();
+        let err = matter.infer(&frame, &mut matte).expect_err("no plate yet");
+        assert!(matches!(err, InferError::NeedsPlate), "{err}");
+        assert!(err.to_string().contains("Capture plate"), "{err}");
+        matter.set_plate(Some((width, height, &plate)));
+        matter.infer(&frame, &mut matte).unwrap_or_else(|e| panic!("{mode} {width}x{height}: {e}"));
+        assert_eq!((matte.width, matte.height), (width, height), "{mode}: alpha at frame size");
+        assert_eq!(matte.alpha.len(), (width * height) as usize);
+        assert!(matte.alpha.iter().all(|a| (0.0..=1.0).contains(a)));
+        let foreground = matte.foreground.as_ref().expect("BGMv2 gives the foreground colour");
+        assert_eq!(foreground.len(), (width * height * 3) as usize, "{mode}: foreground at frame size");
+        // Random weights still give a picture that varies (a constant would mean the output was never read).
+        let (lo, hi) = matte.alpha.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+        assert!(hi - lo > 0.01, "{mode}: flat alpha {lo}..{hi}");
+        // A plate of another size is refused with the fix.
+        matter.set_plate(Some((width / 2, height / 2, &plate[..(width / 2 * height / 2 * 3) as usize])));
+        let err = matter.infer(&frame, &mut matte).expect_err("wrong plate size");
+        assert!(matches!(err, InferError::PlateSize { .. }) && err.to_string().contains("capture a plate"), "{err}");
+    }
+}
+
+#[test]
+fn bgmv2_refuses_other_models_and_the_others_refuse_bgmv2() {
+    let Some(bgmv2) = bgmv2_fixture("thresholding") else { return };
+    let err =
+        infer::open_matter(ModelKind::Bgmv2, &model_file(ModelKind::Rvm), &cpu_options()).err().expect("RVM as BGMv2");
+    let message = err.to_string();
+    assert!(matches!(err, InferError::WrongModel { .. }) && message.contains("`src`, `bgr`"), "{message}");
+    for kind in [ModelKind::Modnet, ModelKind::Rvm] {
+        let err = infer::open_matter(kind, &bgmv2, &cpu_options()).err().expect("BGMv2 accepted as another kind");
+        assert!(matches!(err, InferError::WrongModel { .. }), "{err}");
+    }
+}
+
+#[test]
+fn process_runs_bgmv2_with_a_plate_and_asks_for_one_without() {
+    let Some(model) = bgmv2_fixture("thresholding") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (frame, plate) = frame_and_plate(640, 360);
+    let input = dir.path().join("frame.png");
+    let plate_file = dir.path().join("plate.png");
+    image::RgbImage::from_raw(640, 360, frame.rgb.clone()).unwrap().save(&input).unwrap();
+    image::RgbImage::from_raw(640, 360, plate).unwrap().save(&plate_file).unwrap();
+    let run = |extra: &[&str]| {
+        let output = dir.path().join("out.png");
+        let mut args = vec!["process", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--model", "bgmv2"];
+        args.extend_from_slice(&["--model-file", model.to_str().unwrap(), "--threads", "2"]);
+        args.extend_from_slice(extra);
+        let result = Command::new(mattecam()).args(&args).output().unwrap();
+        (result, output)
+    };
+    let (result, output) = run(&[]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success() && stderr.contains("--plate"), "{stderr}");
+    assert!(!output.exists());
+    let (result, output) = run(&["--plate", plate_file.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(image::open(&output).unwrap().width(), 640);
+    // A plate of another size than the input is refused before any work.
+    let small = dir.path().join("small.png");
+    image::RgbImage::new(320, 180).save(&small).unwrap();
+    let (result, _) = run(&["--plate", small.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success() && stderr.contains("320x180") && stderr.contains("640x360"), "{stderr}");
+}

@@ -597,6 +597,7 @@ fn live_session_records_and_finalises_when_dropped() {
         source: SourceChoice::Synthetic { width: 320, height: 240, fps: 25.0 },
         model,
         temporal: TemporalMode::Ofd,
+        plate: Default::default(),
         notify: std::sync::Arc::new(|| {}),
     });
     let deadline = Instant::now() + Duration::from_secs(60);

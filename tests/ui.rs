@@ -41,7 +41,7 @@ fn small_rvm() -> ModelChoice {
 }
 
 fn session(source: SourceChoice, model: ModelChoice, temporal: TemporalMode) -> LiveSession {
-    LiveSession::start(LiveConfig { source, model, temporal, notify: Arc::new(|| {}) })
+    LiveSession::start(LiveConfig { source, model, temporal, plate: Default::default(), notify: Arc::new(|| {}) })
 }
 
 fn wait_for(session: &LiveSession, what: &str, timeout: Duration, done: impl Fn(&LiveStatus) -> bool) -> LiveStatus {
@@ -265,6 +265,8 @@ fn status_for(settings: &AppSettings) -> LiveStatus {
         model_state: ModelState::Ready,
         provider: None,
         temporal: settings.temporal,
+        plate: Default::default(),
+        needs_plate: false,
     }
 }
 
@@ -742,4 +744,50 @@ fn window_reports_an_unreadable_source_and_exits_nonzero() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("broken.mp4"), "{stderr}");
+}
+
+/// The plate in the live session: captured after its countdown, saved for the source and resolution,
+/// used by the model at once (each matte carries the plate check), reloaded by a new session on the same
+/// source, and cleared with its file.
+#[test]
+fn live_plate_is_captured_saved_reloaded_and_cleared() {
+    use mattecam::live::{PlatePhase, PlateSettings};
+    let source = SourceChoice::Synthetic { width: 320, height: 192, fps: 30.0 };
+    let start = || {
+        LiveSession::start(LiveConfig {
+            source: source.clone(),
+            model: small_rvm(),
+            temporal: TemporalMode::Off,
+            plate: PlateSettings { countdown_s: 1, frames: 5, ..Default::default() },
+            notify: Arc::new(|| {}),
+        })
+    };
+    let live = start();
+    wait_for(&live, "the model", Duration::from_secs(60), |s| s.model_state == ModelState::Ready);
+    live.clear_plate();
+    live.capture_plate();
+    wait_for(&live, "the countdown", Duration::from_secs(5), |s| matches!(s.plate.phase, PlatePhase::Countdown { .. }));
+    let status = wait_for(&live, "the plate", Duration::from_secs(60), |s| s.plate.plate.is_some());
+    assert_eq!(status.plate.phase, PlatePhase::Idle);
+    let path = status.plate.path.clone().expect("the plate is saved");
+    assert!(path.is_file() && path.to_string_lossy().contains("320x192"), "{}", path.display());
+    let plate = status.plate.plate.clone().unwrap();
+    assert_eq!((plate.width, plate.height), (320, 192));
+    // The model uses it from the next frames on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let frame = live.wait_latest(Duration::from_secs(5)).expect("frames keep coming");
+        if frame.matte.plate_check.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no matte used the plate");
+    }
+    drop(live);
+    // A new session on the same source and size finds it again.
+    let again = start();
+    let status = wait_for(&again, "the saved plate", Duration::from_secs(60), |s| s.plate.plate.is_some());
+    assert_eq!(status.plate.path.as_deref(), Some(path.as_path()));
+    again.clear_plate();
+    wait_for(&again, "the plate cleared", Duration::from_secs(10), |s| s.plate.plate.is_none());
+    assert!(!path.exists(), "clearing deletes the saved plate");
 }

@@ -13,6 +13,7 @@ use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter};
 use crate::paths::display;
+use crate::plate::{Perturbation, Plate};
 use crate::source::{FrameSource, SourceError};
 use dataset::{EvalImage, EvalSet};
 use metrics::Plane;
@@ -53,6 +54,22 @@ pub struct Predictor {
     pub temporal: TemporalMode,
     /// Alpha to image size, on the CPU or with the GPU compositor's shaders.
     pub alpha: AlphaStage,
+    /// Give the model each sample's own background (perturbed so) as its plate.
+    pub sample_plate: Option<Perturbation>,
+}
+
+/// Sets `matter`'s plate from `image`'s background, when the plates come from the samples.
+fn plate_from(matter: &mut dyn Matter, sample_plate: Option<Perturbation>, image: &EvalImage) -> Result<(), EvalError> {
+    let Some(perturbation) = sample_plate else { return Ok(()) };
+    let Some(bgr) = &image.bgr else {
+        return Err(EvalError::BadInput {
+            path: PathBuf::from(&image.name),
+            reason: "no clean background (`bgr/`) to use as the plate".to_string(),
+        });
+    };
+    let plate = perturbation.apply(&Plate { width: image.width, height: image.height, rgb: bgr.clone() });
+    matter.set_plate(Some((plate.width, plate.height, &plate.rgb)));
+    Ok(())
 }
 
 /// Runs the model on one image and returns alpha at image size, 8-bit as the app outputs it.
@@ -123,11 +140,11 @@ pub fn eval_stills(
     save: &SaveTo,
     mut progress: impl FnMut(&ItemScores),
 ) -> Result<Vec<ItemScores>, EvalError> {
-    let upsampler = &mut predictor.alpha;
     let mut scores = Vec::new();
     for item in items {
         let image = item.load()?;
-        let pred = predict_still(predictor.matter.as_mut(), upsampler, &image)?;
+        plate_from(predictor.matter.as_mut(), predictor.sample_plate, &image)?;
+        let pred = predict_still(predictor.matter.as_mut(), &mut predictor.alpha, &image)?;
         save.save(&image.name, &image, &pred)?;
         let s = score(&image.name, &pred, &image.pha, image.width, image.height, region);
         progress(&s);
@@ -168,6 +185,9 @@ pub fn eval_clip(
     };
     for (t, item) in frames.iter().enumerate() {
         let image = item.load()?;
+        if t == 0 {
+            plate_from(predictor.matter.as_mut(), predictor.sample_plate, &image)?;
+        }
         let mut matte = Matte::default();
         predictor.matter.infer(&frame_of(&image, t as u64), &mut matte)?;
         if let Some((image, matte)) = filter.push(image, matte) {

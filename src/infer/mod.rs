@@ -1,5 +1,6 @@
 //! Matting models on ONNX Runtime: the only module that imports `ort`.
 
+pub mod bgmv2;
 pub mod modnet;
 pub mod rvm;
 mod session;
@@ -26,6 +27,14 @@ pub enum InferError {
     ModelInvalid { path: PathBuf, reason: String },
     #[error("{} is not a {kind} model: it takes {found} but {kind} takes {expected}; choose the matching --model", display(.path))]
     WrongModel { path: PathBuf, kind: &'static str, expected: &'static str, found: String },
+    #[error(
+        "BGMv2 needs a clean background plate: capture one (Capture plate in the window, or `mattecam plate`) or pass --plate"
+    )]
+    NeedsPlate,
+    #[error(
+        "the plate is {plate_width}x{plate_height} but the frames are {width}x{height}; capture a plate at this resolution"
+    )]
+    PlateSize { plate_width: u32, plate_height: u32, width: u32, height: u32 },
     #[error("{model} failed on a {width}x{height} frame: {reason}")]
     Run { model: &'static str, width: u32, height: u32, reason: String },
 }
@@ -76,6 +85,8 @@ pub enum ModelKind {
     Modnet,
     /// Robust Video Matting: recurrent, temporally stable, predicts foreground colour too.
     Rvm,
+    /// Background Matting V2: the frame and a clean background plate in, alpha and foreground out.
+    Bgmv2,
 }
 
 impl ModelKind {
@@ -83,6 +94,7 @@ impl ModelKind {
         match self {
             Self::Modnet => "modnet",
             Self::Rvm => "rvm",
+            Self::Bgmv2 => "bgmv2",
         }
     }
 
@@ -91,6 +103,7 @@ impl ModelKind {
         match self {
             Self::Modnet => "MODNet",
             Self::Rvm => "RVM",
+            Self::Bgmv2 => "BGMv2",
         }
     }
 }
@@ -109,6 +122,9 @@ pub struct MatterOptions {
 pub trait Matter: Send {
     /// Mattes `frame` into `out`, reusing `out`'s buffers.
     fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError>;
+    /// The clean background plate (packed RGB at frame size, already matched to the camera's exposure) for
+    /// the next frames; `None` removes it. Only models that take a plate (BGMv2) use it.
+    fn set_plate(&mut self, _plate: Option<(u32, u32, &[u8])>) {}
     /// Forgets temporal state (recurrent models), e.g. after a cut or a source change.
     fn reset(&mut self);
     fn kind(&self) -> ModelKind;
@@ -120,6 +136,7 @@ pub fn open_matter(kind: ModelKind, model_file: &Path, options: &MatterOptions) 
     Ok(match kind {
         ModelKind::Modnet => Box::new(modnet::Modnet::open(model_file, options)?),
         ModelKind::Rvm => Box::new(rvm::Rvm::open(model_file, options)?),
+        ModelKind::Bgmv2 => Box::new(bgmv2::Bgmv2::open(model_file, options)?),
     })
 }
 

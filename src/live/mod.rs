@@ -4,6 +4,7 @@
 //! latest-frame slot and never waits for inference.
 
 pub mod choice;
+pub mod plate;
 pub mod snapshot;
 pub mod stats;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 pub use choice::{CameraMode, ModelChoice, SourceChoice};
+pub use plate::{PlatePhase, PlateSettings, PlateStatus};
 pub use stats::{LiveStats, StatsView};
 
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
@@ -22,8 +24,10 @@ use crate::frame::{Frame, Matte};
 use crate::infer::{self, Matter, ProviderInUse};
 use crate::models;
 use crate::pipeline::LatestSlot;
+use crate::plate::{Plate, PlateOptions, PlatedMatter};
 use crate::record::{RecordError, RecordOptions, Recorder, RecorderStatus};
 use crate::source::{SourceError, SourceInfo};
+use plate::{PlateEvent, PlateKeeper};
 
 /// How often a lost camera (or one that would not open) is tried again.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
@@ -73,6 +77,9 @@ pub struct LiveStatus {
     /// The provider the running model is on, with why it is not the requested one.
     pub provider: Option<ProviderInUse>,
     pub temporal: TemporalMode,
+    pub plate: PlateStatus,
+    /// BGMv2 is loaded but has no plate yet: frames are shown unmatted.
+    pub needs_plate: bool,
 }
 
 impl LiveStatus {
@@ -86,6 +93,7 @@ pub struct LiveConfig {
     pub source: SourceChoice,
     pub model: ModelChoice,
     pub temporal: TemporalMode,
+    pub plate: PlateSettings,
     /// Called from the inference thread when a new frame is ready and when the status changes (the window
     /// asks egui to repaint).
     pub notify: Notify,
@@ -95,8 +103,16 @@ pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// Handed to the inference thread.
 enum InferCommand {
-    Model { generation: u64, matter: Box<dyn Matter> },
+    Model {
+        generation: u64,
+        matter: Box<dyn Matter>,
+    },
     Temporal(TemporalMode),
+    CapturePlate,
+    CancelPlate,
+    /// Forget the plate of the current source and delete its file.
+    ClearPlate,
+    PlateSettings(PlateSettings),
 }
 
 struct Shared {
@@ -149,6 +165,8 @@ impl LiveSession {
             model_state: ModelState::Loading,
             provider: None,
             temporal: config.temporal,
+            plate: PlateStatus::default(),
+            needs_plate: false,
         };
         let shared = Arc::new(Shared {
             status: Mutex::new(status),
@@ -165,10 +183,10 @@ impl LiveSession {
         });
         let (infer_commands, commands) = bounded(4);
         let s = Arc::clone(&shared);
-        let temporal = config.temporal;
+        let (temporal, plate) = (config.temporal, config.plate);
         let infer = std::thread::Builder::new()
             .name("infer".into())
-            .spawn(move || infer_loop(&s, &commands, temporal))
+            .spawn(move || infer_loop(&s, &commands, temporal, plate))
             .expect("failed to spawn the inference thread");
         let mut session = Self { shared, infer_commands, capture: None, infer: Some(infer), retired: Vec::new() };
         session.set_source(config.source);
@@ -212,7 +230,12 @@ impl LiveSession {
             .name("model-loader".into())
             .spawn(move || {
                 let opened = models::default_model_file(choice.kind).map_err(|err| err.to_string()).and_then(|file| {
-                    infer::open_matter(choice.kind, &file, &choice.matter_options()).map_err(|e| e.to_string())
+                    let matter =
+                        infer::open_matter(choice.kind, &file, &choice.matter_options()).map_err(|e| e.to_string())?;
+                    if let Some(notice) = models::note_user_model(&file) {
+                        tracing::warn!("{notice}");
+                    }
+                    Ok(matter)
                 });
                 match opened {
                     Ok(matter) => {
@@ -232,6 +255,24 @@ impl LiveSession {
     pub fn set_temporal(&mut self, mode: TemporalMode) {
         let _ = self.infer_commands.send(InferCommand::Temporal(mode));
         self.shared.update_status(|status| status.temporal = mode);
+    }
+
+    /// Captures a plate: after the countdown, the median of the set number of frames; saved for this source
+    /// and resolution, and used at once.
+    pub fn capture_plate(&self) {
+        let _ = self.infer_commands.send(InferCommand::CapturePlate);
+    }
+
+    pub fn cancel_plate(&self) {
+        let _ = self.infer_commands.send(InferCommand::CancelPlate);
+    }
+
+    pub fn clear_plate(&self) {
+        let _ = self.infer_commands.send(InferCommand::ClearPlate);
+    }
+
+    pub fn set_plate_settings(&self, settings: PlateSettings) {
+        let _ = self.infer_commands.send(InferCommand::PlateSettings(settings));
     }
 
     /// The newest matted frame, if one came since the last call; never waits.
@@ -452,10 +493,15 @@ fn reuse_copy(mut buffer: Vec<u8>, pixels: &[u8]) -> Vec<u8> {
 }
 
 /// Mattes the newest frame with the current model and filter, until the session stops.
-fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: TemporalMode) {
-    let mut matter: Option<Box<dyn Matter>> = None;
+fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: TemporalMode, plate: PlateSettings) {
+    let mut matter: Option<PlatedMatter> = None;
     let mut filter = TemporalFilter::<Frame>::new(temporal);
     let mut last_size = None;
+    let mut plate_settings = plate;
+    let mut keeper = PlateKeeper::new();
+    // The plate of the current source, handed to each model that is loaded.
+    let mut current_plate: Option<Plate> = None;
+    let plate_options = |settings: &PlateSettings| PlateOptions { assist: settings.assist, ..PlateOptions::default() };
     while !shared.stop.load(Ordering::SeqCst) {
         for command in commands.try_iter() {
             match command {
@@ -464,7 +510,7 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
                         continue;
                     }
                     let provider = new.provider().clone();
-                    matter = Some(new);
+                    matter = Some(PlatedMatter::new(new, current_plate.clone(), plate_options(&plate_settings)));
                     filter.reset();
                     shared.update_status(|status| {
                         status.model_state = ModelState::Ready;
@@ -472,12 +518,49 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
                     });
                 }
                 InferCommand::Temporal(mode) => filter = TemporalFilter::new(mode),
+                InferCommand::CapturePlate => shared.update_status(|status| {
+                    let countdown = Duration::from_secs(plate_settings.countdown_s.into());
+                    keeper.start_capture(countdown, plate_settings.frames, &mut status.plate);
+                }),
+                InferCommand::CancelPlate => shared.update_status(|status| keeper.cancel_capture(&mut status.plate)),
+                InferCommand::ClearPlate => {
+                    current_plate = None;
+                    if let Some(model) = matter.as_mut() {
+                        model.replace_plate(None);
+                    }
+                    shared.update_status(|status| {
+                        if let Some(path) = status.plate.path.take() {
+                            let _ = std::fs::remove_file(path);
+                        }
+                        status.plate.plate = None;
+                        status.plate.stale = false;
+                    });
+                }
+                InferCommand::PlateSettings(settings) => {
+                    plate_settings = settings;
+                    if let Some(model) = matter.as_mut() {
+                        model.set_options(plate_options(&settings));
+                    }
+                }
             }
         }
         let Some(frame) = shared.frames.take_timeout(COMMAND_POLL) else {
             continue;
         };
+        let source_name = {
+            let status = shared.status.lock().expect("status lock");
+            status.source_info.as_ref().map_or_else(|| status.source.to_string(), |info| info.name.clone())
+        };
+        let mut plate_status = shared.status.lock().expect("status lock").plate.clone();
+        let phase_before = plate_status.phase.clone();
+        if let PlateEvent::Replace(plate) = keeper.before(&source_name, &frame, &mut plate_status) {
+            if let Some(model) = matter.as_mut() {
+                model.replace_plate(plate.clone());
+            }
+            current_plate = plate;
+        }
         let Some(model) = matter.as_mut() else {
+            shared.update_status(|status| status.plate = plate_status);
             shared.stats.record_skipped();
             let _ = shared.spent_frames.0.try_send(frame.rgb);
             continue;
@@ -488,12 +571,35 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
         }
         last_size = Some((frame.width, frame.height));
         let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
-        if let Err(err) = model.infer(&frame, &mut matte) {
+        let needs_plate = model.needs_plate();
+        if needs_plate {
+            // BGMv2 before its plate: the frame as it is, so the user sees the room and can capture it.
+            matte.seq = frame.seq;
+            (matte.width, matte.height) = (frame.width, frame.height);
+            matte.alpha.clear();
+            matte.alpha.resize(frame.pixel_count(), 1.0);
+            matte.foreground = None;
+            matte.plate_check = None;
+            matte.infer_ms = 0.0;
+        } else if let Err(err) = model.infer(&frame, &mut matte) {
             let kind = model.kind();
             tracing::warn!("{}: {err}", kind.name());
             matter = None;
             shared.update_status(|status| status.model_state = ModelState::Failed(err.to_string()));
             continue;
+        }
+        if !needs_plate {
+            keeper.after(&matte, &plate_settings, plate_settings.frames, &mut plate_status);
+        }
+        let changed =
+            phase_before != plate_status.phase || needs_plate != shared.status.lock().expect("status lock").needs_plate;
+        {
+            let mut status = shared.status.lock().expect("status lock");
+            status.plate = plate_status;
+            status.needs_plate = needs_plate;
+        }
+        if changed {
+            (shared.notify)();
         }
         shared.stats.record_inferred(matte.infer_ms);
         let Some((frame, matte)) = filter.push(frame, matte) else {

@@ -122,6 +122,7 @@ impl MatteApp {
             source: settings.source.clone(),
             model: settings.model.clone(),
             temporal: settings.temporal,
+            plate: settings.plate,
             notify: Arc::new(move || ctx.request_repaint()),
         });
         Self {
@@ -245,6 +246,10 @@ impl MatteApp {
                     self.notices.remove(*i);
                 }
             }
+            Command::CapturePlate => self.session.capture_plate(),
+            Command::CancelPlate => self.session.cancel_plate(),
+            Command::ClearPlate => self.session.clear_plate(),
+            Command::SetPlate(plate) => self.session.set_plate_settings(*plate),
             Command::ToggleStats
             | Command::SetSnapshotDir(_)
             | Command::SetRecordingDir(_)

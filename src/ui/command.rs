@@ -8,7 +8,7 @@ use egui::Key;
 use crate::composite::background::Background;
 use crate::composite::{CompositeSettings, View};
 use crate::filter::temporal::TemporalMode;
-use crate::live::{ModelChoice, SourceChoice};
+use crate::live::{ModelChoice, PlateSettings, SourceChoice};
 use crate::settings::{AppSettings, RecordingSettings};
 use crate::sink::Format;
 
@@ -35,6 +35,11 @@ pub enum Command {
     ToggleStats,
     ToggleHelp,
     DismissNotice(usize),
+    /// Start the plate countdown (or stop a capture that runs).
+    CapturePlate,
+    CancelPlate,
+    ClearPlate,
+    SetPlate(PlateSettings),
 }
 
 /// What a file dialog is for.
@@ -127,6 +132,8 @@ impl AppSettings {
             Command::SetRecording(recording) => self.recording = recording.clone(),
             Command::SetRecordingFormat(format) => self.recording.format = *format,
             Command::ToggleStats => self.show_stats = !self.show_stats,
+            Command::SetPlate(plate) => self.plate = *plate,
+            Command::CapturePlate | Command::CancelPlate | Command::ClearPlate => {}
             Command::RefreshCameras
             | Command::PickFile(_)
             | Command::Snapshot

@@ -10,7 +10,9 @@ use crate::composite::edges::{EdgeControls, MAX_EDGE_PX};
 use crate::composite::{CompositeSettings, Upsample, View};
 use crate::filter::temporal::TemporalMode;
 use crate::infer::{ModelKind, ProviderRequest};
-use crate::live::{CameraMode, LiveStatus, ModelChoice, ModelState, SourceChoice, SourceState};
+use crate::live::{
+    CameraMode, LiveStatus, ModelChoice, ModelState, PlatePhase, PlateSettings, SourceChoice, SourceState,
+};
 use crate::paths::display;
 use crate::record::RecorderStatus;
 use crate::settings::{AppSettings, RecordingSettings};
@@ -43,6 +45,9 @@ pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, co
         ui.separator();
         ui.heading("Model");
         model_ui(ui, settings, view.status, commands);
+        ui.separator();
+        ui.heading("Clean plate");
+        plate_ui(ui, &settings.plate, view.status, commands);
         ui.separator();
         ui.heading("Background");
         background_ui(ui, settings, commands);
@@ -164,6 +169,8 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &LiveStatus, comman
                 },
             );
         }
+        // Not offered in the window yet (see the disabled button above).
+        ModelKind::Bgmv2 => {}
     }
     ComboBox::from_label("Provider").selected_text(provider_text(model.provider)).show_ui(ui, |ui| {
         for provider in [ProviderRequest::Auto, ProviderRequest::Cpu, ProviderRequest::Cuda] {
@@ -457,6 +464,70 @@ pub fn recording_badge_ui(ui: &mut Ui, status: &RecorderStatus) {
 
 /// Problems the user should see at once, over the picture: a lost camera, an unreadable file, a failed
 /// model, and notices (each with a dismiss button).
+/// Capture, show and clear the clean background plate; its options.
+pub fn plate_ui(ui: &mut Ui, plate: &PlateSettings, status: &LiveStatus, commands: &mut Vec<Command>) {
+    let state = &status.plate;
+    match &state.phase {
+        PlatePhase::Idle => {
+            ui.horizontal(|ui| {
+                let label = if state.plate.is_some() { "Recapture plate" } else { "Capture plate" };
+                if ui
+                    .button(label)
+                    .on_hover_text("Counts down, then takes the median of the frames: step out of the picture")
+                    .clicked()
+                {
+                    commands.push(Command::CapturePlate);
+                }
+                if state.plate.is_some() && ui.button("Clear").clicked() {
+                    commands.push(Command::ClearPlate);
+                }
+            });
+        }
+        PlatePhase::Countdown { until } => {
+            let secs = until.saturating_duration_since(std::time::Instant::now()).as_secs_f32().ceil();
+            ui.horizontal(|ui| {
+                ui.strong(format!("Step out of the picture: capturing in {secs:.0} s"));
+                if ui.button("Cancel").clicked() {
+                    commands.push(Command::CancelPlate);
+                }
+            });
+        }
+        PlatePhase::Capturing { taken, of } => {
+            ui.add(
+                egui::ProgressBar::new(*taken as f32 / (*of).max(1) as f32)
+                    .text(format!("Capturing plate {taken}/{of}")),
+            );
+        }
+    }
+    match (&state.plate, &state.path) {
+        (Some(p), Some(path)) => {
+            ui.small(format!("{}x{} plate, {}", p.width, p.height, crate::paths::display(path)));
+        }
+        (Some(p), None) => {
+            ui.small(format!("{}x{} plate (not saved)", p.width, p.height));
+        }
+        (None, _) => {
+            ui.small("No plate for this source and resolution.");
+        }
+    }
+    if let Some(error) = &state.error {
+        ui.colored_label(ui.visuals().warn_fg_color, error);
+    }
+    let mut edited = *plate;
+    ui.horizontal(|ui| {
+        let countdown = ui.label("Countdown");
+        ui.add(egui::DragValue::new(&mut edited.countdown_s).range(0..=10).suffix(" s")).labelled_by(countdown.id);
+        let frames = ui.label("Frames");
+        ui.add(egui::DragValue::new(&mut edited.frames).range(1..=120)).labelled_by(frames.id);
+    });
+    ui.checkbox(&mut edited.assist, "Plate assistance (MODNet, RVM)")
+        .on_hover_text("Pushes alpha toward 0 where the frame shows the plate");
+    ui.checkbox(&mut edited.auto_refresh, "Refresh when nobody is in view for 1 s");
+    if edited != *plate {
+        commands.push(Command::SetPlate(edited));
+    }
+}
+
 pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands: &mut Vec<Command>) {
     let warn = ui.visuals().warn_fg_color;
     let error = ui.visuals().error_fg_color;
@@ -469,6 +540,23 @@ pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands:
             ui.colored_label(error, format!("Cannot play {}: {reason}. Pick another source.", status.source));
         }
         SourceState::Opening | SourceState::Running => {}
+    }
+    if status.needs_plate && status.plate.phase == PlatePhase::Idle {
+        ui.horizontal(|ui| {
+            ui.colored_label(warn, "BGMv2 needs a clean plate of this scene: the picture is unmatted until then.");
+            if ui.button("Capture plate").clicked() {
+                commands.push(Command::CapturePlate);
+            }
+        });
+    }
+    if status.plate.stale && status.plate.phase == PlatePhase::Idle {
+        ui.horizontal(|ui| {
+            let changed = status.plate.changed_fraction * 100.0;
+            ui.colored_label(warn, format!("The background no longer matches the plate ({changed:.0}% changed: the camera moved or the light changed)."));
+            if ui.button("Refresh plate").clicked() {
+                commands.push(Command::CapturePlate);
+            }
+        });
     }
     if let ModelState::Failed(reason) = &status.model_state {
         ui.colored_label(error, format!("{} failed: {reason}", status.model.kind.title()));
