@@ -106,20 +106,7 @@ fn metrics_match_the_shared_python_reference() {
         seed: 3,
         noise: None,
     };
-    let matter = mattecam::infer::open_matter(
-        mattecam::infer::ModelKind::Modnet,
-        &model_file(mattecam::infer::ModelKind::Modnet),
-        &cpu_options(),
-    )
-    .unwrap();
-    let mut predictor = mattecam::eval::Predictor {
-        matter,
-        temporal: mattecam::filter::temporal::TemporalMode::Off,
-        alpha: mattecam::composite::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
-            mattecam::composite::Upsample::Area,
-        ))),
-        sample_plate: None,
-    };
+    let mut predictor = modnet_predictor(None);
     let save = mattecam::eval::SaveTo(Some(dir.path()));
     let items = dataset::generated_stills(&spec);
     let scores = mattecam::eval::eval_stills(&mut predictor, &items, Region::Whole, &save, |_| {}).unwrap();
@@ -301,7 +288,7 @@ fn flicker_on_real_video_needs_no_ground_truth() {
 /// (2 px shift, gain 1.03, noise sigma 2) it does not rise; and the plate-free run is what it was.
 #[test]
 fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with_a_drifted_one() {
-    use mattecam::plate::{Perturbation, PlateOptions, PlatedMatter};
+    use mattecam::plate::Perturbation;
     let Some(shared) = shared() else { return };
     let spec = dataset::SynthSpec {
         cutouts: vec![shared.join("cutouts/bgmv1_0001.png")],
@@ -312,20 +299,7 @@ fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with
         noise: None,
     };
     let mad = |sample_plate: Option<Perturbation>| {
-        let model = mattecam::infer::open_matter(
-            mattecam::infer::ModelKind::Modnet,
-            &model_file(mattecam::infer::ModelKind::Modnet),
-            &cpu_options(),
-        )
-        .unwrap();
-        let mut predictor = mattecam::eval::Predictor {
-            matter: Box::new(PlatedMatter::new(model, None, PlateOptions::default())),
-            temporal: mattecam::filter::temporal::TemporalMode::Off,
-            alpha: mattecam::composite::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
-                mattecam::composite::Upsample::Area,
-            ))),
-            sample_plate,
-        };
+        let mut predictor = modnet_predictor(sample_plate);
         let (name, clip) = dataset::generated_clips(&spec, 4).remove(0);
         let save = mattecam::eval::SaveTo(None);
         let scores = mattecam::eval::eval_clip(&mut predictor, &name, &clip, Region::Whole, &save, |_| {}).unwrap();
@@ -334,4 +308,21 @@ fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with
     let (none, exact, drifted) = (mad(None), mad(Some(Perturbation::default())), mad(Some(Perturbation::drifted(4))));
     assert!(exact < 0.95 * none, "exact plate: MAD x1e3 {exact:.3} vs {none:.3} without");
     assert!(drifted <= none * 1.01, "drifted plate: MAD x1e3 {drifted:.3} vs {none:.3} without");
+}
+
+/// MODNet on the CPU with area upsampling, no temporal filter, behind the plate stage (which does nothing
+/// without a plate), as `mattecam eval` runs it.
+fn modnet_predictor(sample_plate: Option<mattecam::plate::Perturbation>) -> mattecam::eval::Predictor {
+    use mattecam::infer::ModelKind;
+    use mattecam::plate::{PlateOptions, PlatedMatter};
+    let model =
+        mattecam::infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap();
+    mattecam::eval::Predictor {
+        matter: Box::new(PlatedMatter::new(model, None, PlateOptions::default())),
+        temporal: mattecam::filter::temporal::TemporalMode::Off,
+        alpha: mattecam::composite::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
+            mattecam::composite::Upsample::Area,
+        ))),
+        sample_plate,
+    }
 }

@@ -547,11 +547,12 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
         let Some(frame) = shared.frames.take_timeout(COMMAND_POLL) else {
             continue;
         };
-        let source_name = {
+        // One look at the status before the frame and one write after it: the window reads it every repaint.
+        let (source_name, mut plate_status, needed_plate) = {
             let status = shared.status.lock().expect("status lock");
-            status.source_info.as_ref().map_or_else(|| status.source.to_string(), |info| info.name.clone())
+            let name = status.source_info.as_ref().map_or_else(|| status.source.to_string(), |info| info.name.clone());
+            (name, status.plate.clone(), status.needs_plate)
         };
-        let mut plate_status = shared.status.lock().expect("status lock").plate.clone();
         let phase_before = plate_status.phase.clone();
         if let PlateEvent::Replace(plate) = keeper.before(&source_name, &frame, &mut plate_status) {
             if let Some(model) = matter.as_mut() {
@@ -589,10 +590,9 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
             continue;
         }
         if !needs_plate {
-            keeper.after(&matte, &plate_settings, plate_settings.frames, &mut plate_status);
+            keeper.after(&matte, &plate_settings, &mut plate_status);
         }
-        let changed =
-            phase_before != plate_status.phase || needs_plate != shared.status.lock().expect("status lock").needs_plate;
+        let changed = phase_before != plate_status.phase || needs_plate != needed_plate;
         {
             let mut status = shared.status.lock().expect("status lock");
             status.plate = plate_status;

@@ -164,7 +164,7 @@ impl PlateKeeper {
     }
 
     /// After inference: staleness, and the automatic refresh when nobody is in view.
-    pub fn after(&mut self, matte: &Matte, settings: &PlateSettings, frames_wanted: usize, status: &mut PlateStatus) {
+    pub fn after(&mut self, matte: &Matte, settings: &PlateSettings, status: &mut PlateStatus) {
         let now = Instant::now();
         let coverage = match &matte.plate_check {
             Some(check) => check.coverage,
@@ -184,7 +184,7 @@ impl PlateKeeper {
             let since = *self.empty_since.get_or_insert(now);
             let due = self.last_capture.is_none_or(|at| now.duration_since(at) >= AUTO_REFRESH_INTERVAL);
             if settings.auto_refresh && self.capture.is_none() && due && now.duration_since(since) >= SETTLE {
-                self.start(Duration::ZERO, frames_wanted, true, status);
+                self.start(Duration::ZERO, settings.frames, true, status);
             }
         } else {
             self.empty_since = None;

@@ -85,10 +85,6 @@ impl PlatedMatter {
         }
     }
 
-    pub fn plate(&self) -> Option<&Plate> {
-        self.plate.as_ref()
-    }
-
     pub fn set_options(&mut self, options: PlateOptions) {
         self.options = options;
     }
@@ -99,7 +95,8 @@ impl PlatedMatter {
     }
 
     /// Fits the exposure on the previous frame's background (all of the frame on the first one: the
-    /// fit's second pass drops the person as outliers).
+    /// fit's second pass drops the person as outliers). The compensated plate is made only where it is
+    /// used (a BGMv2 refeed, assistance).
     fn refit(&mut self, frame: &Frame, plate: &Plate) {
         let everything = [0.0f32];
         let guide = if self.previous_size == (0, 0) {
@@ -110,7 +107,6 @@ impl PlatedMatter {
         if let Some(fit) = GainOffset::fit(&frame.rgb, plate, guide) {
             self.fit = fit;
         }
-        self.fit.apply(plate, &mut self.compensated);
     }
 }
 
@@ -168,6 +164,7 @@ impl PlatedMatter {
         let started = std::time::Instant::now();
         self.refit(frame, plate);
         if takes_plate && self.fed_fit.is_none_or(|fed| fit_change(&fed, &self.fit) > REFEED_LEVELS) {
+            self.fit.apply(plate, &mut self.compensated);
             self.inner.set_plate(Some((plate.width, plate.height, &self.compensated)));
             self.fed_fit = Some(self.fit);
         }
@@ -180,6 +177,7 @@ impl PlatedMatter {
         self.previous_size = (out.width, out.height);
         let assisted = self.options.assist && !takes_plate;
         if assisted {
+            self.fit.apply(plate, &mut self.compensated);
             self.upsampler.upsample_f32(out, frame.guide(), &mut self.full_alpha);
             assist_alpha(
                 &mut self.full_alpha,
