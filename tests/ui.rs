@@ -322,6 +322,12 @@ fn model_panel_emits_model_and_filter_changes() {
     harness.run();
     assert_eq!(apply_commands(&mut harness), vec![Command::SetTemporal(TemporalMode::Ema)]);
     assert_eq!(harness.state().settings.temporal, TemporalMode::Ema);
+
+    // BGMv2 can be picked (its file and plate are asked for by the session, not by the panel).
+    harness.get_by_label("BGMv2").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetModel(m)] if m.kind == ModelKind::Bgmv2), "{commands:?}");
 }
 
 #[test]

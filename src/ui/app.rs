@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded};
 
 use super::command::{Command, FileTarget, shortcut_commands};
-use super::controls::{PanelView, RecordingView, banner_ui, controls_ui, recording_badge_ui};
+use super::controls::{PanelView, RecordingView, banner_ui, controls_ui, has_banner, recording_badge_ui};
 use super::stats_ui::{help_ui, stats_ui};
 use super::viewport::{Presenter, viewport_ui};
 use crate::composite::{CompositeSettings, CompositorKind};
@@ -516,10 +516,7 @@ impl eframe::App for MatteApp {
             };
             controls_ui(ui, &self.settings, &view, &mut commands);
         });
-        let has_banner = !matches!(status.source_state, SourceState::Opening | SourceState::Running)
-            || matches!(status.model_state, ModelState::Failed(_))
-            || !self.notices.is_empty();
-        if has_banner {
+        if has_banner(&status, &self.notices) {
             egui::Panel::top("banners").show(ui, |ui| {
                 banner_ui(ui, &status, &self.notices, &mut commands);
             });

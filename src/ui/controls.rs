@@ -147,8 +147,8 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &LiveStatus, comman
         for kind in [ModelKind::Modnet, ModelKind::Rvm] {
             ui.radio_value(&mut model.kind, kind, kind.title());
         }
-        ui.add_enabled(false, egui::RadioButton::new(false, "BGMv2"))
-            .on_disabled_hover_text("Needs a clean background plate and user-supplied weights (not yet supported)");
+        ui.radio_value(&mut model.kind, ModelKind::Bgmv2, ModelKind::Bgmv2.title())
+            .on_hover_text("Needs a clean plate and weights you download (see `mattecam models`)");
     });
     match model.kind {
         ModelKind::Modnet => {
@@ -526,6 +526,15 @@ pub fn plate_ui(ui: &mut Ui, plate: &PlateSettings, status: &LiveStatus, command
     if edited != *plate {
         commands.push(Command::SetPlate(edited));
     }
+}
+
+/// Whether [`banner_ui`] has anything to say (the window gives it a panel only then).
+pub fn has_banner(status: &LiveStatus, notices: &[String]) -> bool {
+    let plate_idle = status.plate.phase == PlatePhase::Idle;
+    !matches!(status.source_state, SourceState::Opening | SourceState::Running)
+        || matches!(status.model_state, ModelState::Failed(_))
+        || (plate_idle && (status.needs_plate || status.plate.stale))
+        || !notices.is_empty()
 }
 
 pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands: &mut Vec<Command>) {
