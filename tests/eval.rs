@@ -306,7 +306,9 @@ fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with
         scores.iter().map(|s| s.mad_x1e3).sum::<f64>() / scores.len() as f64
     };
     let (none, exact, drifted) = (mad(None), mad(Some(Perturbation::default())), mad(Some(Perturbation::drifted(4))));
-    assert!(exact < 0.95 * none, "exact plate: MAD x1e3 {exact:.3} vs {none:.3} without");
+    eprintln!("MAD x1e3: no plate {none:.3}, exact {exact:.3}, drifted {drifted:.3}");
+    // At this small size the figures are -11% and -0.1% (the full-size set is in the README).
+    assert!(exact < 0.9 * none, "exact plate: MAD x1e3 {exact:.3} vs {none:.3} without");
     assert!(drifted <= none * 1.01, "drifted plate: MAD x1e3 {drifted:.3} vs {none:.3} without");
 }
 
