@@ -227,7 +227,10 @@ pub fn assist_alpha(
 ) {
     let (w, h) = (width as usize, height as usize);
     let (hw, hh) = block_grid(w, h);
-    let half_index = |i: usize| (i / w / BLOCK_PX) * hw + (i % w) / BLOCK_PX;
+    // Pixel index and block index, row by row: a division by the width per pixel would cost more than
+    // the rest of the per-pixel work.
+    let pixels_and_blocks =
+        move || (0..h).flat_map(move |y| (0..w).map(move |x| (y * w + x, (y / BLOCK_PX) * hw + x / BLOCK_PX)));
     let AssistScratch {
         difference,
         fine,
@@ -270,9 +273,8 @@ pub fn assist_alpha(
         // Shares are of blocks.
         *r = if share > (BLOCK_PX * BLOCK_PX) as f32 * RESIDUAL_MIN_SHARE { *r / share } else { frame_residual };
     }
-    let residual = |i: usize| half_residual[half_index(i)];
-    let differs = |i: usize| {
-        let extra = RESIDUAL_MARGIN * residual(i).min(RESIDUAL_MARGIN_CAP_LEVELS);
+    let differs = |i: usize, j: usize| {
+        let extra = RESIDUAL_MARGIN * half_residual[j].min(RESIDUAL_MARGIN_CAP_LEVELS);
         smoothstep(settings.match_levels + extra, settings.differ_levels + extra, fine[i])
     };
 
@@ -283,13 +285,13 @@ pub fn assist_alpha(
         channel.clear();
         channel.resize(hw * hh, 0.0);
     }
-    for (i, &a) in alpha.iter().enumerate() {
+    for (i, j) in pixels_and_blocks() {
+        let a = alpha[i];
         if a <= FOREGROUND_ALPHA {
             continue;
         }
         // A pixel that shows the plate tells nothing of the person's colour (a model's halo).
-        let k = a * a * differs(i);
-        let j = half_index(i);
+        let k = a * a * differs(i, j);
         weight[j] += k;
         for (c, out) in [&mut *red, &mut *green, &mut *blue].into_iter().enumerate() {
             let (f, b) = (f32::from(frame[i * 3 + c]), f32::from(plate[i * 3 + c]));
@@ -316,13 +318,12 @@ pub fn assist_alpha(
     box_mean(coarse_tmp, hw, hh, OUTLINE_RADIUS_BLOCKS, boxes, outline);
     let block_pixels = (BLOCK_PX * BLOCK_PX) as f32;
 
-    for i in 0..w * h {
+    for (i, j) in pixels_and_blocks() {
         let model = alpha[i];
         let mut a = model;
-        let local_residual = residual(i);
-        let shows_person = differs(i);
+        let local_residual = half_residual[j];
+        let shows_person = differs(i, j);
         // A pixel that matches the plate ends at 0 whatever the estimate says.
-        let j = half_index(i);
         if shows_person > 0.0 && (model < UNSURE_ALPHA || outline[j] > 1e-4) {
             let pixel: [f32; 3] = std::array::from_fn(|c| f32::from(frame[i * 3 + c]));
             let room: [f32; 3] = std::array::from_fn(|c| f32::from(plate[i * 3 + c]));
