@@ -85,15 +85,15 @@ struct BoxScratch {
 pub struct AssistScratch {
     difference: Vec<f32>,
     fine: Vec<f32>,
-    /// In blocks: the share of pixels matching the plate, and of the model's background.
+    /// In blocks: how many pixels around match the plate, and how many the model calls background.
     coarse: Vec<f32>,
-    coarse_tmp: Vec<f32>,
     outline: Vec<f32>,
+    block_sums: Vec<f32>,
     /// In blocks: residual sum and background share, then the residual itself.
-    half_residual: Vec<f32>,
-    half_background: Vec<f32>,
+    block_residual: Vec<f32>,
+    block_background: Vec<f32>,
     /// In blocks: weighted R, G, B sums and weight, and one blurred candidate per radius.
-    half_foreground: [Vec<f32>; 4],
+    block_foreground: [Vec<f32>; 4],
     candidates: Vec<[Vec<f32>; 4]>,
     boxes: BoxScratch,
 }
@@ -235,11 +235,11 @@ pub fn assist_alpha(
         difference,
         fine,
         coarse,
-        coarse_tmp,
+        block_sums,
         outline,
-        half_residual,
-        half_background,
-        half_foreground,
+        block_residual,
+        block_background,
+        block_foreground,
         candidates,
         boxes,
     } = scratch;
@@ -255,6 +255,7 @@ pub fn assist_alpha(
     // The plate's residual on the model's background, around each pixel (in blocks) and over the frame.
     let (mut residual_sum, mut background_pixels) = (0.0f32, 0.0f32);
     difference.clear();
+    // `coarse` holds the full-size background mask until it gets its own contents further down.
     coarse.clear();
     for (&a, &d) in alpha.iter().zip(fine.iter()) {
         let background = if a < BACKGROUND_ALPHA { 1.0 } else { 0.0 };
@@ -265,22 +266,22 @@ pub fn assist_alpha(
     }
     // With no background to check the plate on, it is trusted nowhere.
     let frame_residual = if background_pixels >= 1.0 { residual_sum / background_pixels } else { f32::INFINITY };
-    block_sum(difference, w, h, outline);
-    box_mean(outline, hw, hh, RESIDUAL_RADIUS, boxes, half_residual);
-    block_sum(coarse, w, h, outline);
-    box_mean(outline, hw, hh, RESIDUAL_RADIUS, boxes, half_background);
-    for (r, &share) in half_residual.iter_mut().zip(half_background.iter()) {
+    block_sum(difference, w, h, block_sums);
+    box_mean(block_sums, hw, hh, RESIDUAL_RADIUS, boxes, block_residual);
+    block_sum(coarse, w, h, block_sums);
+    box_mean(block_sums, hw, hh, RESIDUAL_RADIUS, boxes, block_background);
+    for (r, &share) in block_residual.iter_mut().zip(block_background.iter()) {
         // Shares are of blocks.
         *r = if share > (BLOCK_PX * BLOCK_PX) as f32 * RESIDUAL_MIN_SHARE { *r / share } else { frame_residual };
     }
     let differs = |i: usize, j: usize| {
-        let extra = RESIDUAL_MARGIN * half_residual[j].min(RESIDUAL_MARGIN_CAP_LEVELS);
+        let extra = RESIDUAL_MARGIN * block_residual[j].min(RESIDUAL_MARGIN_CAP_LEVELS);
         smoothstep(settings.match_levels + extra, settings.differ_levels + extra, fine[i])
     };
 
     // The person's colour: colours solved from the model's alpha (I = aF + (1 - a)B), weighted, summed
     // into blocks, blurred at each candidate radius.
-    let [red, green, blue, weight] = half_foreground;
+    let [red, green, blue, weight] = block_foreground;
     for channel in [&mut *red, &mut *green, &mut *blue, &mut *weight] {
         channel.clear();
         channel.resize(hw * hh, 0.0);
@@ -309,19 +310,19 @@ pub fn assist_alpha(
     let near = 0.5 * (settings.match_levels + settings.differ_levels);
     difference.clear();
     difference.extend(fine.iter().map(|&fine| if fine < near { 1.0 } else { 0.0 }));
-    block_sum(difference, w, h, outline);
-    box_mean(outline, hw, hh, COARSE_RADIUS_BLOCKS, boxes, coarse);
+    block_sum(difference, w, h, block_sums);
+    box_mean(block_sums, hw, hh, COARSE_RADIUS_BLOCKS, boxes, coarse);
     // Near the model's background (the outline band).
     difference.clear();
     difference.extend(alpha.iter().map(|&a| if a < 0.5 { 1.0 } else { 0.0 }));
-    block_sum(difference, w, h, coarse_tmp);
-    box_mean(coarse_tmp, hw, hh, OUTLINE_RADIUS_BLOCKS, boxes, outline);
+    block_sum(difference, w, h, block_sums);
+    box_mean(block_sums, hw, hh, OUTLINE_RADIUS_BLOCKS, boxes, outline);
     let block_pixels = (BLOCK_PX * BLOCK_PX) as f32;
 
     for (i, j) in pixels_and_blocks() {
         let model = alpha[i];
         let mut a = model;
-        let local_residual = half_residual[j];
+        let local_residual = block_residual[j];
         let shows_person = differs(i, j);
         // A pixel that matches the plate ends at 0 whatever the estimate says.
         if shows_person > 0.0 && (model < UNSURE_ALPHA || outline[j] > 1e-4) {
