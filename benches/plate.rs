@@ -91,8 +91,10 @@ fn main() {
         return;
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let options =
-        MatterOptions { session: SessionOptions { threads, provider: ProviderRequest::Cpu }, ..Default::default() };
+    let options = MatterOptions {
+        session: SessionOptions { threads, provider: ProviderRequest::Cpu, ..Default::default() },
+        ..Default::default()
+    };
     println!("\n| BGMv2 fixture (random weights) | size | ms per frame | fps |");
     println!("|---|---|---|---|");
     let bgmv2_runs = if full { 5 } else { 1 };

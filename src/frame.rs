@@ -41,6 +41,8 @@ pub struct Matte {
     pub foreground: Option<Vec<u8>>,
     /// Time spent in the model for this frame, pre- and post-processing included.
     pub infer_ms: f64,
+    /// Of `infer_ms`, the time inside the ONNX Runtime session alone.
+    pub model_ms: f64,
     /// What the plate stage saw, when a plate was in use.
     pub plate_check: Option<crate::plate::PlateCheck>,
 }

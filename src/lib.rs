@@ -1,6 +1,7 @@
 //! mattecam: real-time matting. A headless core (sources, models, filters, compositing, sinks and the
 //! pipeline that links them) that the command line, the window and the tests all drive.
 
+pub mod bench;
 pub mod color;
 pub mod composite;
 pub mod eval;

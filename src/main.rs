@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use mattecam::composite::{AlphaStage, Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::eval::{self, Region, dataset};
 use mattecam::filter::temporal::TemporalMode;
-use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use mattecam::infer::{self, MatterOptions, ModelKind, Optimization, ProviderRequest, RuntimeTuning, SessionOptions};
 use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
 use mattecam::plate::{Perturbation, Plate, PlateAverager, PlateOptions, PlatedMatter};
@@ -79,6 +79,64 @@ enum Command {
     Models,
     /// List the cameras found and the demo media.
     Sources,
+    /// Measure speed: the model alone, the whole pipeline, recording, live latency, and optionally the
+    /// Python reference pipeline, on the same frames.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, value_enum, default_value_t = ModelKind::Modnet)]
+    model: ModelKind,
+    /// Load the model from this file instead of the one `make setup` fetched.
+    #[arg(long)]
+    model_file: Option<PathBuf>,
+    /// `demo`, `synthetic` or a video or image file; rendered once to an H.264 clip of --size.
+    #[arg(long, default_value = "demo")]
+    source: String,
+    /// Frame size, WxH.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    /// Frames per phase (the first few of each are not timed).
+    #[arg(long, default_value_t = 100)]
+    frames: u64,
+    #[arg(long, value_enum, default_value_t = ProviderRequest::Auto)]
+    provider: ProviderRequest,
+    /// `cpu`, `gpu` (a software Vulkan device counts) or `auto` (a hardware GPU when found).
+    #[arg(long, value_enum, default_value_t = CompositorKind::Cpu)]
+    compositor: CompositorKind,
+    #[arg(long, value_enum, default_value_t = TemporalMode::Ofd)]
+    temporal: TemporalMode,
+    /// What the person is composited over (default: a colour, as the reference does).
+    #[arg(long)]
+    background: Option<String>,
+    /// Intra-op threads for the model (0: one per core); the reference gets the same number.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// MODNet: shorter side of the model input.
+    #[arg(long)]
+    ref_size: Option<u32>,
+    /// RVM: downsample ratio (default: chosen from the frame size).
+    #[arg(long)]
+    downsample_ratio: Option<f32>,
+    /// ONNX Runtime: let worker threads spin between operators (default off).
+    #[arg(long)]
+    ort_spinning: bool,
+    /// ONNX Runtime: graph optimisation level.
+    #[arg(long, value_enum, default_value_t = Optimization::All)]
+    ort_optimization: Optimization,
+    /// ONNX Runtime: no CPU memory arena.
+    #[arg(long)]
+    ort_no_arena: bool,
+    /// Also run scripts/reference_pipeline.py (Python, OpenCV, NumPy) on the same clip and threads.
+    #[arg(long)]
+    reference: bool,
+    /// Leave out the live phase (paced like a camera).
+    #[arg(long)]
+    no_live: bool,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -211,7 +269,7 @@ struct ModelArgs {
 impl ModelArgs {
     fn matter_options(&self) -> MatterOptions {
         MatterOptions {
-            session: SessionOptions { threads: self.threads, provider: self.provider },
+            session: SessionOptions { threads: self.threads, provider: self.provider, ..Default::default() },
             ref_size: self.ref_size,
             downsample_ratio: self.downsample_ratio,
         }
@@ -340,6 +398,7 @@ fn main() -> ExitCode {
         Some(Command::Plate(args)) => run_plate(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),
+        Some(Command::Bench(args)) => run_bench(args),
     };
     match result {
         Ok(code) => code,
@@ -643,6 +702,49 @@ fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the recording stopped early: {error}");
     }
     // Ctrl-C is how a take is ended early: the recording is kept, so it is a success.
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use mattecam::bench::{self, BenchOptions};
+    let (width, height) = parse_size(&args.size)?;
+    let background = match &args.background {
+        Some(text) => text.parse()?,
+        None => Background::Color(bench::DEFAULT_BACKGROUND),
+    };
+    let options = BenchOptions {
+        model: args.model,
+        model_file: args.model_file,
+        matter: MatterOptions {
+            session: SessionOptions {
+                threads: args.threads,
+                provider: args.provider,
+                tuning: RuntimeTuning {
+                    spinning: args.ort_spinning,
+                    optimization: args.ort_optimization,
+                    cpu_arena: !args.ort_no_arena,
+                },
+            },
+            ref_size: args.ref_size,
+            downsample_ratio: args.downsample_ratio,
+        },
+        source: args.source.parse()?,
+        width,
+        height,
+        frames: args.frames,
+        compositor: args.compositor,
+        temporal: args.temporal,
+        background,
+        reference: args.reference,
+        skip_live: args.no_live,
+    };
+    let report = bench::run(&options, &mut |phase| eprintln!("bench: {phase}"))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the figures")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", display(path)))?;
+        println!("figures written to {}", display(path));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,15 +15,7 @@ use mattecam::source::video::VideoSource;
 use mattecam::source::{FrameSource, SourceError, SourceSpec};
 
 fn matte(seq: u64, alpha: &[f32]) -> Matte {
-    Matte {
-        seq,
-        width: alpha.len() as u32,
-        height: 1,
-        alpha: alpha.to_vec(),
-        foreground: None,
-        infer_ms: 0.0,
-        plate_check: None,
-    }
+    Matte { seq, width: alpha.len() as u32, height: 1, alpha: alpha.to_vec(), ..Default::default() }
 }
 
 /// Composites with a frame-size 8-bit alpha (and optional foreground) on the CPU reference.

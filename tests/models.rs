@@ -170,8 +170,10 @@ fn corrupt_and_missing_model_files_are_refused_with_the_fix() {
 
 #[test]
 fn cuda_request_without_cuda_support_falls_back_to_cpu_and_says_why() {
-    let options =
-        MatterOptions { session: SessionOptions { threads: 1, provider: ProviderRequest::Cuda }, ..Default::default() };
+    let options = MatterOptions {
+        session: SessionOptions { threads: 1, provider: ProviderRequest::Cuda, ..Default::default() },
+        ..Default::default()
+    };
     let modnet = infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &options).unwrap();
     if cfg!(feature = "cuda") {
         // With CUDA compiled in, either CUDA runs or the note says why it could not.

@@ -121,6 +121,8 @@ impl Bgmv2 {
         let mut binding = self.session.create_binding().map_err(&err)?;
         binding.bind_output("pha", &mut pha).map_err(&err)?;
         binding.bind_output("fgr", &mut fgr).map_err(&err)?;
+        binding.bind_input("src", &src).map_err(&err)?;
+        binding.bind_input("bgr", &bgr).map_err(&err)?;
         self.buffers = Some(SizedBuffers {
             frame_size: (width, height),
             padded,
@@ -167,10 +169,12 @@ impl Matter for Bgmv2 {
             let (_, bgr) = buffers.bgr.try_extract_tensor_mut().map_err(&err)?;
             planar_unit_from_rgb8(&buffers.staging, bgr);
         }
-        // Bound again every frame: with CUDA, binding is when the input is copied to the device.
-        buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
-        buffers.binding.bind_input("bgr", &buffers.bgr).map_err(&err)?;
-        let run = self.session.run_binding(&buffers.binding).map_err(|e| {
+        if session::rebinds_inputs(&self.provider) {
+            buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
+            buffers.binding.bind_input("bgr", &buffers.bgr).map_err(&err)?;
+        }
+        let model_started = Instant::now();
+        session::run_bound(&self.session, &buffers.binding).map_err(|e| {
             let mut error = err(e);
             if let InferError::Run { reason, .. } = &mut error
                 && width * height < MIN_PIXELS_SAMPLING
@@ -179,7 +183,7 @@ impl Matter for Bgmv2 {
             }
             error
         })?;
-        drop(run);
+        out.model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
         let (_, pha) = buffers.pha.try_extract_tensor().map_err(&err)?;
         let (_, fgr) = buffers.fgr.try_extract_tensor().map_err(&err)?;
         let (pw, w, h) = (padded.0 as usize, width as usize, height as usize);
@@ -217,6 +221,16 @@ impl Matter for Bgmv2 {
             None => self.plate = None,
         }
         self.plate_changed = true;
+    }
+
+    fn run_model_only(&mut self) -> Result<(), InferError> {
+        let buffers = self.buffers.as_mut().ok_or(InferError::NotPrepared("BGMv2"))?;
+        let err = run_error(buffers.frame_size.0, buffers.frame_size.1);
+        if session::rebinds_inputs(&self.provider) {
+            buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
+            buffers.binding.bind_input("bgr", &buffers.bgr).map_err(&err)?;
+        }
+        session::run_bound(&self.session, &buffers.binding).map_err(&err)
     }
 
     fn reset(&mut self) {}

@@ -7,7 +7,7 @@ mod session;
 
 use std::path::{Path, PathBuf};
 
-pub use session::{SessionOptions, library_candidates, runtime_library};
+pub use session::{Optimization, RuntimeTuning, SessionOptions, library_candidates, runtime_library};
 
 use crate::frame::{Frame, Matte};
 use crate::paths::display;
@@ -35,6 +35,8 @@ pub enum InferError {
         "the plate is {plate_width}x{plate_height} but the frames are {width}x{height}; capture a plate at this resolution"
     )]
     PlateSize { plate_width: u32, plate_height: u32, width: u32, height: u32 },
+    #[error("{0} has not seen a frame yet: run it on one before timing the model alone")]
+    NotPrepared(&'static str),
     #[error("{model} failed on a {width}x{height} frame: {reason}")]
     Run { model: &'static str, width: u32, height: u32, reason: String },
 }
@@ -125,6 +127,9 @@ pub trait Matter: Send {
     /// The clean background plate (packed RGB at frame size, already matched to the camera's exposure) for
     /// the next frames; `None` removes it. Only models that take a plate (BGMv2) use it.
     fn set_plate(&mut self, _plate: Option<(u32, u32, &[u8])>) {}
+    /// Runs the session once more on the input tensors of the last frame, without pre- or post-processing:
+    /// the model's own speed, the ceiling a pipeline can reach. Needs one `infer` before it.
+    fn run_model_only(&mut self) -> Result<(), InferError>;
     /// Forgets temporal state (recurrent models), e.g. after a cut or a source change.
     fn reset(&mut self);
     fn kind(&self) -> ModelKind;

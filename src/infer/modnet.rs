@@ -92,6 +92,7 @@ impl Modnet {
         let mut output = Tensor::<f32>::new(allocator, [1usize, 1, in_h as usize, in_w as usize]).map_err(&err)?;
         let mut binding = self.session.create_binding().map_err(&err)?;
         binding.bind_output(&self.output_name, &mut output).map_err(&err)?;
+        binding.bind_input(&self.input_name, &input).map_err(&err)?;
         self.buffers = Some(SizedBuffers {
             frame_size: (width, height),
             input_size: (in_w, in_h),
@@ -118,9 +119,12 @@ impl Matter for Modnet {
             let (_, input) = buffers.input.try_extract_tensor_mut().map_err(&err)?;
             buffers.resampler.rgb8_to_planar(&frame.rgb, input, 1.0 / 127.5, -1.0);
         }
-        // Bound again every frame: with CUDA, binding is when the input is copied to the device.
-        buffers.binding.bind_input(&self.input_name, &buffers.input).map_err(&err)?;
-        drop(self.session.run_binding(&buffers.binding).map_err(&err)?);
+        if session::rebinds_inputs(&self.provider) {
+            buffers.binding.bind_input(&self.input_name, &buffers.input).map_err(&err)?;
+        }
+        let model_started = Instant::now();
+        session::run_bound(&self.session, &buffers.binding).map_err(&err)?;
+        out.model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
         let (_, alpha) = buffers.output.try_extract_tensor().map_err(&err)?;
         let (in_w, in_h) = buffers.input_size;
         out.seq = frame.seq;
@@ -131,6 +135,15 @@ impl Matter for Modnet {
         out.foreground = None;
         out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(())
+    }
+
+    fn run_model_only(&mut self) -> Result<(), InferError> {
+        let buffers = self.buffers.as_mut().ok_or(InferError::NotPrepared("MODNet"))?;
+        let err = run_error(buffers.frame_size.0, buffers.frame_size.1);
+        if session::rebinds_inputs(&self.provider) {
+            buffers.binding.bind_input(&self.input_name, &buffers.input).map_err(&err)?;
+        }
+        session::run_bound(&self.session, &buffers.binding).map_err(&err)
     }
 
     fn reset(&mut self) {}

@@ -19,10 +19,14 @@ pub fn auto_downsample_ratio(width: u32, height: u32) -> f32 {
     (512.0 / width.max(height) as f32).min(1.0)
 }
 
-/// Recurrent state as two sets of tensors: one read by this frame, one written, swapped after each frame.
+/// Recurrent state as two sets of tensors, and two bindings: `bindings[k]` reads `states[k]` and writes
+/// the other set, so that alternating between them carries the state with nothing bound again per frame.
 struct Recurrent {
-    read: Vec<Tensor<f32>>,
-    write: Vec<Tensor<f32>>,
+    /// Only read through the bindings; held here for as long as they are.
+    _states: [Vec<Tensor<f32>>; 2],
+    bindings: [IoBinding; 2],
+    /// The set holding the newest state.
+    newest: usize,
 }
 
 struct SizedBuffers {
@@ -32,6 +36,7 @@ struct SizedBuffers {
     ratio_tensor: Tensor<f32>,
     fgr: Tensor<f32>,
     pha: Tensor<f32>,
+    /// For the first frame after a reset: zero state in, state outputs allocated by ONNX Runtime.
     binding: IoBinding,
     /// `None` until the first frame after a reset has told us the state shapes.
     recurrent: Option<Recurrent>,
@@ -105,20 +110,18 @@ impl Rvm {
     fn run(&mut self, width: u32, height: u32) -> Result<(), InferError> {
         let err = run_error(width, height);
         let buffers = self.buffers.as_mut().expect("prepared");
-        buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
-        buffers.binding.bind_input("downsample_ratio", &buffers.ratio_tensor).map_err(&err)?;
         match buffers.recurrent.as_mut() {
             Some(state) => {
-                for (k, tensor) in state.read.iter().enumerate() {
-                    buffers.binding.bind_input(STATE_INPUTS[k], tensor).map_err(&err)?;
+                let binding = &mut state.bindings[state.newest];
+                if session::rebinds_inputs(&self.provider) {
+                    binding.bind_input("src", &buffers.src).map_err(&err)?;
                 }
-                for (k, tensor) in state.write.iter_mut().enumerate() {
-                    buffers.binding.bind_output(STATE_OUTPUTS[k], tensor).map_err(&err)?;
-                }
-                drop(self.session.run_binding(&buffers.binding).map_err(&err)?);
-                std::mem::swap(&mut state.read, &mut state.write);
+                session::run_bound(&self.session, binding).map_err(&err)?;
+                state.newest = 1 - state.newest;
             }
             None => {
+                buffers.binding.bind_input("src", &buffers.src).map_err(&err)?;
+                buffers.binding.bind_input("downsample_ratio", &buffers.ratio_tensor).map_err(&err)?;
                 let memory = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)
                     .map_err(&err)?;
                 for name in STATE_INPUTS {
@@ -136,15 +139,32 @@ impl Rvm {
                 }
                 drop(outputs);
                 let allocator = self.session.allocator();
-                let mut read = Vec::with_capacity(4);
-                let mut write = Vec::with_capacity(4);
+                let mut first = Vec::with_capacity(4);
+                let mut second = Vec::with_capacity(4);
                 for (dims, data) in states {
-                    let mut first = Tensor::<f32>::new(allocator, dims.clone()).map_err(&err)?;
-                    first.try_extract_tensor_mut().map_err(&err)?.1.copy_from_slice(&data);
-                    read.push(first);
-                    write.push(Tensor::<f32>::new(allocator, dims).map_err(&err)?);
+                    let mut state = Tensor::<f32>::new(allocator, dims.clone()).map_err(&err)?;
+                    state.try_extract_tensor_mut().map_err(&err)?.1.copy_from_slice(&data);
+                    first.push(state);
+                    second.push(Tensor::<f32>::new(allocator, dims).map_err(&err)?);
                 }
-                buffers.recurrent = Some(Recurrent { read, write });
+                let mut states = [first, second];
+                let mut bindings =
+                    [self.session.create_binding().map_err(&err)?, self.session.create_binding().map_err(&err)?];
+                for (k, binding) in bindings.iter_mut().enumerate() {
+                    binding.bind_input("src", &buffers.src).map_err(&err)?;
+                    binding.bind_input("downsample_ratio", &buffers.ratio_tensor).map_err(&err)?;
+                    binding.bind_output("fgr", &mut buffers.fgr).map_err(&err)?;
+                    binding.bind_output("pha", &mut buffers.pha).map_err(&err)?;
+                    let [first, second] = &mut states;
+                    let (read, write) = if k == 0 { (&*first, second) } else { (&*second, first) };
+                    for (name, tensor) in STATE_INPUTS.iter().zip(read.iter()) {
+                        binding.bind_input(*name, tensor).map_err(&err)?;
+                    }
+                    for (name, tensor) in STATE_OUTPUTS.iter().zip(write.iter_mut()) {
+                        binding.bind_output(*name, tensor).map_err(&err)?;
+                    }
+                }
+                buffers.recurrent = Some(Recurrent { _states: states, bindings, newest: 0 });
             }
         }
         Ok(())
@@ -162,7 +182,9 @@ impl Matter for Rvm {
             let (_, src) = buffers.src.try_extract_tensor_mut().map_err(&err)?;
             planar_unit_from_rgb8(&frame.rgb, src);
         }
+        let model_started = Instant::now();
         self.run(width, height)?;
+        out.model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
         let buffers = self.buffers.as_ref().expect("prepared");
         let (_, pha) = buffers.pha.try_extract_tensor().map_err(&err)?;
         let (_, fgr) = buffers.fgr.try_extract_tensor().map_err(&err)?;
@@ -176,6 +198,11 @@ impl Matter for Rvm {
         rgb8_from_planar_unit(fgr, foreground);
         out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(())
+    }
+
+    fn run_model_only(&mut self) -> Result<(), InferError> {
+        let (width, height) = self.buffers.as_ref().ok_or(InferError::NotPrepared("RVM"))?.frame_size;
+        self.run(width, height)
     }
 
     fn reset(&mut self) {

@@ -75,11 +75,62 @@ pub struct SessionOptions {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per core).
     pub threads: usize,
     pub provider: ProviderRequest,
+    pub tuning: RuntimeTuning,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { threads: 0, provider: ProviderRequest::Auto }
+        Self { threads: 0, provider: ProviderRequest::Auto, tuning: RuntimeTuning::default() }
+    }
+}
+
+/// ONNX Runtime's knobs that change speed and not results; the defaults are what `mattecam bench`
+/// measured best on a 2-core machine (README, "Speed").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeTuning {
+    /// Worker threads spin between operators instead of sleeping. Off: spinning threads take the cores that
+    /// decoding and compositing need between frames.
+    pub spinning: bool,
+    pub optimization: Optimization,
+    /// ONNX Runtime's CPU memory arena (its buffers kept between runs).
+    pub cpu_arena: bool,
+}
+
+impl Default for RuntimeTuning {
+    fn default() -> Self {
+        Self { spinning: false, optimization: Optimization::All, cpu_arena: true }
+    }
+}
+
+/// Graph optimisation level, as ONNX Runtime names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimization {
+    Disable,
+    Basic,
+    Extended,
+    #[default]
+    All,
+}
+
+impl Optimization {
+    /// The name `scripts/reference_pipeline.py` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Basic => "basic",
+            Self::Extended => "extended",
+            Self::All => "all",
+        }
+    }
+
+    fn level(self) -> GraphOptimizationLevel {
+        match self {
+            Self::Disable => GraphOptimizationLevel::Disable,
+            Self::Basic => GraphOptimizationLevel::Level1,
+            Self::Extended => GraphOptimizationLevel::Level2,
+            Self::All => GraphOptimizationLevel::All,
+        }
     }
 }
 
@@ -99,19 +150,26 @@ fn configured_builder(
     environment: &Environment,
     options: &SessionOptions,
 ) -> Result<(ort::session::builder::SessionBuilder, ProviderInUse), String> {
-    let builder = Session::builder(environment)
+    let tuning = options.tuning;
+    let mut builder = Session::builder(environment)
         .map_err(|e| e.to_string())?
-        .with_optimization_level(GraphOptimizationLevel::All)
+        .with_optimization_level(tuning.optimization.level())
         .map_err(|e| e.to_string())?
         .with_intra_threads(options.threads)
         .map_err(|e| e.to_string())?
         .with_inter_threads(1)
         .map_err(|e| e.to_string())?
-        // Spinning threads would steal the cores that decoding and compositing need between frames.
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(tuning.spinning)
         .map_err(|e| e.to_string())?
-        .with_inter_op_spinning(false)
+        .with_inter_op_spinning(tuning.spinning)
         .map_err(|e| e.to_string())?;
+    {
+        use ort::ep::ExecutionProvider;
+        ort::ep::CPU::default()
+            .with_arena_allocator(tuning.cpu_arena)
+            .register(&mut builder)
+            .map_err(|e| e.to_string())?;
+    }
     register_provider(builder, options.provider)
 }
 
@@ -140,4 +198,29 @@ fn register_provider(
             .to_string()
     });
     Ok((builder, ProviderInUse::cpu(note)))
+}
+
+/// Runs `session` on what `binding` holds, the outputs written into the tensors bound to it.
+/// `Session::run_binding` also wraps every output in new reference-counted values, a few small allocations
+/// a frame; our outputs are preallocated tensors we already hold, so that step is skipped and a frame
+/// allocates nothing on our side.
+pub(super) fn run_bound(session: &Session, binding: &ort::session::IoBinding) -> Result<(), ort::Error> {
+    use ort::AsPointer;
+    let api = ort::api();
+    // SAFETY: both pointers come from live wrappers borrowed for the whole call; `RunWithBinding` neither
+    // keeps nor frees them (the same call `Session::run_binding` makes).
+    let status = unsafe { (api.RunWithBinding)(session.ptr().cast_mut(), std::ptr::null(), binding.ptr()) };
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null status holds a NUL-terminated message until it is released, which we do once.
+    let message = unsafe { std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0)) }.to_string_lossy().into_owned();
+    unsafe { (api.ReleaseStatus)(status.0) };
+    Err(ort::Error::new(message))
+}
+
+/// Whether inputs must be bound again before every run: on the CPU a bound tensor is read in place, so
+/// binding once is enough (binding allocates); on a device, binding is when the input is copied over.
+pub(super) fn rebinds_inputs(provider: &ProviderInUse) -> bool {
+    provider.name != "CPU"
 }

@@ -140,7 +140,7 @@ impl ModelChoice {
 
     pub fn matter_options(&self) -> MatterOptions {
         MatterOptions {
-            session: SessionOptions { threads: self.threads, provider: self.provider },
+            session: SessionOptions { threads: self.threads, provider: self.provider, ..Default::default() },
             ref_size: Some(self.ref_size.clamp(64, 2048) / 32 * 32),
             downsample_ratio: (self.downsample_ratio > 0.0).then_some(self.downsample_ratio.clamp(0.05, 1.0)),
         }

@@ -582,6 +582,7 @@ fn infer_loop(shared: &Shared, commands: &Receiver<InferCommand>, temporal: Temp
             matte.foreground = None;
             matte.plate_check = None;
             matte.infer_ms = 0.0;
+            matte.model_ms = 0.0;
         } else if let Err(err) = model.infer(&frame, &mut matte) {
             let kind = model.kind();
             tracing::warn!("{}: {err}", kind.name());

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 pub use latest::LatestSlot;
-pub use stats::{PipelineStats, StatsSnapshot};
+pub use stats::{PipelineStats, Stage, StageTime, StatsSnapshot};
 
 use crate::composite::{Composite, CompositeError, Compositor};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
@@ -40,6 +40,23 @@ pub enum PipelineError {
 /// Frames a bounded channel holds between two stages.
 const CHANNEL_FRAMES: usize = 2;
 
+/// Buffers each stage reuses, handed back by the stages after it. Each pool holds more than can be in
+/// flight at once (frames: one being read, two queued, one in the model, two queued, two held by the
+/// temporal filter, one compositing, two queued, two at the sinks), so a stage never finds its pool empty
+/// and, once every buffer has been sized by the first frames, a frame allocates nothing.
+const FRAME_POOL: usize = 16;
+const MATTE_POOL: usize = 10;
+const OUTPUT_POOL: usize = 10;
+
+/// A pool of `size` empty buffers (sized on first use).
+fn pool<T: Default>(size: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(size);
+    for _ in 0..size {
+        tx.try_send(T::default()).expect("the pool has room for its own buffers");
+    }
+    (tx, rx)
+}
+
 pub struct PipelineConfig {
     pub matter: Box<dyn Matter>,
     pub temporal: TemporalMode,
@@ -54,6 +71,8 @@ pub struct PipelineConfig {
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub stats: StatsSnapshot,
+    /// Per-frame times of each stage.
+    pub stages: Vec<(Stage, StageTime)>,
     pub elapsed_s: f64,
     pub provider: ProviderInUse,
     pub source: SourceInfo,
@@ -127,11 +146,11 @@ impl Pipeline {
         });
         let info = source.info().clone();
         let provider = config.matter.provider().clone();
-        let (frame_buffers_tx, frame_buffers_rx) = bounded::<Vec<u8>>(CHANNEL_FRAMES * 4);
-        let (matte_buffers_tx, matte_buffers_rx) = bounded::<Matte>(CHANNEL_FRAMES * 2);
+        let (frame_buffers_tx, frame_buffers_rx) = pool::<Vec<u8>>(FRAME_POOL);
+        let (matte_buffers_tx, matte_buffers_rx) = pool::<Matte>(MATTE_POOL);
         let (inferred_tx, inferred_rx) = bounded::<(Frame, Matte)>(CHANNEL_FRAMES);
         let (output_tx, output_rx) = bounded::<Output>(CHANNEL_FRAMES);
-        let (output_buffers_tx, output_buffers_rx) = bounded::<(Vec<u8>, Composite)>(CHANNEL_FRAMES * 2);
+        let (output_buffers_tx, output_buffers_rx) = pool::<(Vec<u8>, Composite)>(OUTPUT_POOL);
 
         let (link, frames_in): (FrameLink, FrameInput) = if info.live {
             let slot = Arc::new(LatestSlot::new());
@@ -220,6 +239,7 @@ impl Pipeline {
         }
         Ok(Summary {
             stats: self.stats(),
+            stages: self.shared.stats.stage_times(),
             elapsed_s: self.started.elapsed().as_secs_f64(),
             provider: self.provider.clone(),
             source: self.source.clone(),
@@ -268,11 +288,12 @@ fn source_stage(
     let mut read = 0u64;
     while !shared.should_stop() && max_frames.is_none_or(|max| read < max) {
         let buffer = buffers.try_recv().unwrap_or_default();
+        let started = Instant::now();
         let Some(frame) = source.next_frame(buffer)? else {
             break;
         };
         read += 1;
-        shared.stats.frames_read.fetch_add(1, Ordering::Relaxed);
+        shared.stats.record_read(started.elapsed().as_secs_f64() * 1000.0);
         match link {
             FrameLink::Channel(tx) => {
                 if tx.send(frame).is_err() {
@@ -305,7 +326,7 @@ fn infer_stage(
         last_size = Some((frame.width, frame.height));
         let mut matte = mattes.try_recv().unwrap_or_default();
         matter.infer(&frame, &mut matte)?;
-        shared.stats.record_infer(matte.infer_ms);
+        shared.stats.record_infer(matte.infer_ms, matte.model_ms);
         if out.send((frame, matte)).is_err() {
             break;
         }
@@ -332,7 +353,10 @@ impl PostStage {
             if shared.failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            if let Some((frame, matte)) = self.filter.push(frame, matte)
+            let started = Instant::now();
+            let filtered = self.filter.push(frame, matte);
+            shared.stats.record_filter(started.elapsed().as_secs_f64() * 1000.0);
+            if let Some((frame, matte)) = filtered
                 && !self.finish_frame(frame, matte, output, spent_mattes, shared)?
             {
                 return Ok(());
@@ -356,7 +380,7 @@ impl PostStage {
         let started = Instant::now();
         let (mut alpha, mut composite) = self.spent_outputs.try_recv().unwrap_or_default();
         self.compositor.composite(&frame, &matte, &mut alpha, &mut composite)?;
-        shared.stats.record_composite(started.elapsed().as_secs_f64() * 1000.0);
+        shared.stats.record_composite(started.elapsed().as_secs_f64() * 1000.0, frame.captured_at);
         let _ = spent.try_send(matte);
         Ok(output.send(Output { frame, alpha, composite }).is_ok())
     }
@@ -399,7 +423,7 @@ fn sink_stage(
             }
             sink.write(&output)?;
         }
-        shared.stats.record_written(write_started.elapsed().as_secs_f64() * 1000.0, output.frame.captured_at);
+        shared.stats.record_written(write_started.elapsed().as_secs_f64() * 1000.0);
         if let Some(previous) = last.replace(output) {
             recycle(previous);
         }

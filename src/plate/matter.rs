@@ -132,6 +132,10 @@ impl Matter for PlatedMatter {
         self.replace_plate(plate.map(|(width, height, rgb)| Plate { width, height, rgb: rgb.to_vec() }));
     }
 
+    fn run_model_only(&mut self) -> Result<(), InferError> {
+        self.inner.run_model_only()
+    }
+
     fn reset(&mut self) {
         self.inner.reset();
         self.previous_size = (0, 0);

@@ -234,6 +234,7 @@ impl Recorder {
         copy.width = matte.width;
         copy.height = matte.height;
         copy.infer_ms = matte.infer_ms;
+        copy.model_ms = matte.model_ms;
         copy.alpha.clear();
         copy.alpha.extend_from_slice(&matte.alpha);
         copy.foreground = matte.foreground.as_ref().map(|fg| {

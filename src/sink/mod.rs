@@ -248,3 +248,24 @@ pub fn create_parent(path: &Path) -> Result<(), SinkError> {
 pub fn is_single_png(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png"))
 }
+
+/// Takes every frame and keeps nothing: the pipeline's own cost, without an encoder's (`mattecam bench`).
+#[derive(Debug, Default)]
+pub struct DiscardSink {
+    pub frames: u64,
+}
+
+impl Sink for DiscardSink {
+    fn write(&mut self, _output: &Output) -> Result<(), SinkError> {
+        self.frames += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn path(&self) -> &Path {
+        Path::new("(discarded)")
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod camera;
 pub mod image;
+pub mod paced;
 pub mod synthetic;
 pub mod video;
 

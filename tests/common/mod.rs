@@ -39,7 +39,10 @@ pub fn model_file(kind: ModelKind) -> PathBuf {
 }
 
 pub fn cpu_options() -> MatterOptions {
-    MatterOptions { session: SessionOptions { threads: 2, provider: ProviderRequest::Cpu }, ..Default::default() }
+    MatterOptions {
+        session: SessionOptions { threads: 2, provider: ProviderRequest::Cpu, ..Default::default() },
+        ..Default::default()
+    }
 }
 
 /// Frames of the demo clip at the given indices (ascending).
