@@ -66,14 +66,32 @@ impl PixelData<'_> {
 /// One pixel from BT.601 limited-range Y, U, V.
 #[inline]
 pub fn rgb_from_ycbcr(y: u8, u: u8, v: u8) -> [u8; 3] {
+    rgb_from_luma_chroma(y, Chroma::new(u, v))
+}
+
+/// A chroma pair's contributions to R, G and B, computed once for the pixels that share it.
+#[derive(Clone, Copy)]
+struct Chroma {
+    r: f32,
+    g: f32,
+    b: f32,
+}
+
+impl Chroma {
+    #[inline]
+    fn new(u: u8, v: u8) -> Self {
+        let d = u as f32 - 128.0;
+        let e = v as f32 - 128.0;
+        Self { r: 1.596_026_8 * e, g: -0.391_762_3 * d - 0.812_967_6 * e, b: 2.017_232_2 * d }
+    }
+}
+
+#[inline]
+fn rgb_from_luma_chroma(y: u8, chroma: Chroma) -> [u8; 3] {
     let c = 1.164_383_6 * (y as f32 - 16.0);
-    let d = u as f32 - 128.0;
-    let e = v as f32 - 128.0;
-    let r = c + 1.596_026_8 * e;
-    let g = c - 0.391_762_3 * d - 0.812_967_6 * e;
-    let b = c + 2.017_232_2 * d;
-    let to_u8 = |x: f32| (x.clamp(0.0, 255.0) + 0.5).floor() as u8;
-    [to_u8(r), to_u8(g), to_u8(b)]
+    // `as` truncates and saturates: `floor` without a libm call (no SSE4.1 in x86-64's baseline).
+    let to_u8 = |x: f32| (x.clamp(0.0, 255.0) + 0.5) as u8;
+    [to_u8(c + chroma.r), to_u8(c + chroma.g), to_u8(c + chroma.b)]
 }
 
 /// YUYV (`Y0 U Y1 V`) into packed RGB; `dst` is resized to `width * height * 3`.
@@ -81,8 +99,9 @@ pub fn rgb_from_yuyv(src: &[u8], width: u32, height: u32, dst: &mut Vec<u8>) -> 
     PixelData::Yuyv(src).check(width, height)?;
     dst.resize(width as usize * height as usize * 3, 0);
     for (quad, out) in src.chunks_exact(4).zip(dst.chunks_exact_mut(6)) {
-        out[..3].copy_from_slice(&rgb_from_ycbcr(quad[0], quad[1], quad[3]));
-        out[3..].copy_from_slice(&rgb_from_ycbcr(quad[2], quad[1], quad[3]));
+        let chroma = Chroma::new(quad[1], quad[3]);
+        out[..3].copy_from_slice(&rgb_from_luma_chroma(quad[0], chroma));
+        out[3..].copy_from_slice(&rgb_from_luma_chroma(quad[2], chroma));
     }
     Ok(())
 }
@@ -95,9 +114,13 @@ pub fn rgb_from_nv12(src: &[u8], width: u32, height: u32, dst: &mut Vec<u8>) -> 
     let (luma, chroma) = src.split_at(w * h);
     for y in 0..h {
         let chroma_row = &chroma[(y / 2) * w..(y / 2 + 1) * w];
-        for x in 0..w {
-            let (u, v) = (chroma_row[x & !1], chroma_row[(x & !1) + 1]);
-            dst[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&rgb_from_ycbcr(luma[y * w + x], u, v));
+        let luma_row = &luma[y * w..(y + 1) * w];
+        let out_row = &mut dst[y * w * 3..(y + 1) * w * 3];
+        for ((pair, uv), out) in luma_row.chunks(2).zip(chroma_row.chunks_exact(2)).zip(out_row.chunks_mut(6)) {
+            let chroma = Chroma::new(uv[0], uv[1]);
+            for (&luma, out) in pair.iter().zip(out.chunks_exact_mut(3)) {
+                out.copy_from_slice(&rgb_from_luma_chroma(luma, chroma));
+            }
         }
     }
     Ok(())

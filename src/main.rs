@@ -134,6 +134,10 @@ struct BenchArgs {
     /// Leave out the live phase (paced like a camera).
     #[arg(long)]
     no_live: bool,
+    /// Model sessions matting frames at once, sharing the threads (MODNet only; the model-only phase runs
+    /// as many at once). Default: 2 for MODNet on the CPU with 2 threads or more, else 1.
+    #[arg(long)]
+    sessions: Option<usize>,
     /// Write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -178,6 +182,10 @@ struct ProcessArgs {
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
+    /// Model sessions matting frames at once, sharing the threads (MODNet only). Default: as
+    /// `infer::default_sessions` picks (2 for MODNet on the CPU with 2 threads or more, else 1).
+    #[arg(long)]
+    sessions: Option<usize>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -506,6 +514,14 @@ fn run_process(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         max_frames: args.max_frames,
         plate: args.model.plate.clone(),
         plate_options: args.model.plate_options(),
+        sessions: args.sessions.unwrap_or_else(|| {
+            // Plate assistance carries a fit from frame to frame: one session.
+            if args.model.plate.is_some() {
+                1
+            } else {
+                infer::default_sessions(args.model.model, args.model.provider, args.model.threads)
+            }
+        }),
     };
     let started = process::start(&options)?;
     for notice in [&started.compositor_notice, &started.model_notice].into_iter().flatten() {
@@ -737,6 +753,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         background,
         reference: args.reference,
         skip_live: args.no_live,
+        sessions: args.sessions.unwrap_or_else(|| infer::default_sessions(args.model, args.provider, args.threads)),
     };
     let report = bench::run(&options, &mut |phase| eprintln!("bench: {phase}"))?;
     print!("{}", report.table());

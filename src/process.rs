@@ -55,6 +55,8 @@ pub struct ProcessOptions {
     /// assistance when `plate_options.assist` is on).
     pub plate: Option<PathBuf>,
     pub plate_options: PlateOptions,
+    /// Sessions matting frames at once (`infer::open_matters`); 1 for RVM, BGMv2 and a plate.
+    pub sessions: usize,
 }
 
 /// A started run, and what the user should be told about how it runs.
@@ -112,9 +114,19 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         None if options.model == ModelKind::Bgmv2 => return Err(InferError::NeedsPlate.into()),
         None => None,
     };
-    let model = infer::open_matter(options.model, &model_file, &options.matter)?;
+    if options.sessions > 1 && plate.is_some() {
+        return Err(InferError::NotFrameParallel {
+            model: options.model.title(),
+            reason: "plate assistance fits each frame's exposure where the frame before was background",
+        }
+        .into());
+    }
+    let models = infer::open_matters(options.model, &model_file, &options.matter, options.sessions)?;
     let model_notice = models::note_user_model(&model_file);
-    let matter = Box::new(PlatedMatter::new(model, plate, options.plate_options));
+    let matters = models
+        .into_iter()
+        .map(|model| Box::new(PlatedMatter::new(model, plate.clone(), options.plate_options)) as Box<dyn infer::Matter>)
+        .collect();
 
     let mut sinks: Vec<Box<dyn sink::Sink>> = if single_png {
         sink::create_parent(&options.output)?;
@@ -127,7 +139,7 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
     }
     let config =
-        PipelineConfig { matter, temporal: options.temporal, compositor, sinks, max_frames: options.max_frames };
+        PipelineConfig { matters, temporal: options.temporal, compositor, sinks, max_frames: options.max_frames };
     Ok(Started {
         pipeline: Pipeline::start(source, config),
         compositor: compositor_name,

@@ -281,6 +281,12 @@ fn unwritable_and_unsuitable_outputs_are_refused_before_any_work() {
         &empty,
         &["invalid background"],
     );
+    assert_refused(
+        &["process", "demo", "-o", out.to_str().unwrap(), "--model", "rvm", "--sessions", "2"],
+        &[],
+        &empty,
+        &["RVM cannot matte frames in parallel sessions", "recurrent state", "--sessions 1"],
+    );
 }
 
 /// A 256 KiB file system fills up during the encode: the run fails and says so, and leaves no partial or

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mattecam::composite::cpu::{blend, box_blur_planes};
+use mattecam::composite::cpu::{blend, box_blur_planes, over};
 use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor};
 use mattecam::filter::temporal::{OFD_TOLERANCE, TemporalFilter, TemporalMode, ema, ofd};
 use mattecam::frame::{Frame, Matte};
@@ -160,11 +160,15 @@ fn blend_is_exact_rounding() {
     assert_eq!(blend(255, 0, 0), 0);
     assert_eq!(blend(200, 100, 128), 150); // (200*128 + 100*127) / 255 = 150.196
     assert_eq!(blend(10, 250, 51), 202); // (10*51 + 250*204) / 255 = 202.0
-    for f in (0..=255).step_by(17) {
-        for b in (0..=255).step_by(15) {
+    // Every input: the integer form (the CPU compositor's colour background) must equal the float `over`
+    // the shader and the other backgrounds use, and exact rounding.
+    for f in 0..=255u32 {
+        for b in 0..=255u32 {
             for a in 0..=255u32 {
                 let exact = ((f as f64 * a as f64 + b as f64 * (255 - a) as f64) / 255.0).round() as u8;
-                assert_eq!(blend(f as u8, b as u8, a as u8), exact, "f {f} b {b} a {a}");
+                let fast = blend(f as u8, b as u8, a as u8);
+                assert_eq!(fast, exact, "f {f} b {b} a {a}");
+                assert_eq!(over(f as f32, b as f32, a as f32), exact, "f {f} b {b} a {a}");
             }
         }
     }

@@ -196,7 +196,7 @@ fn file_pipeline_writes_every_frame_in_order() {
     let alpha_out = dir.path().join("alpha");
     let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
     let config = PipelineConfig {
-        matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
+        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
         temporal: TemporalMode::Ofd,
         compositor: cpu_compositor(CompositeSettings {
             background: Background::Color([0, 255, 0]),
@@ -226,13 +226,78 @@ fn file_pipeline_writes_every_frame_in_order() {
     assert!(alpha.get_pixel(200, 450).0[0] > 230 && alpha.get_pixel(10, 10).0[0] < 13);
 }
 
+/// Frames' sequence numbers and alphas, in the order the pipeline wrote them.
+type Collected = std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>>;
+
+struct CollectingSink {
+    written: Collected,
+    path: std::path::PathBuf,
+}
+
+impl mattecam::sink::Sink for CollectingSink {
+    fn write(&mut self, output: &mattecam::sink::Output) -> Result<(), mattecam::sink::SinkError> {
+        self.written.lock().unwrap().push((output.frame.seq, output.alpha.clone()));
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), mattecam::sink::SinkError> {
+        Ok(())
+    }
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// The demo's first `frames` frames through MODNet in `sessions` sessions sharing two threads.
+fn alphas_with_sessions(sessions: usize, frames: u64) -> Vec<(u64, Vec<u8>)> {
+    let options = MatterOptions { ref_size: Some(256), ..cpu_options() };
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = PipelineConfig {
+        matters: infer::open_matters(ModelKind::Modnet, &model_file(ModelKind::Modnet), &options, sessions).unwrap(),
+        temporal: TemporalMode::Ofd,
+        compositor: cpu_compositor(CompositeSettings::default()),
+        sinks: vec![Box::new(CollectingSink { written: written.clone(), path: "collected".into() })],
+        max_frames: Some(frames),
+    };
+    let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
+    Pipeline::start(source, config).wait().unwrap();
+    std::sync::Arc::try_unwrap(written).unwrap().into_inner().unwrap()
+}
+
+#[test]
+fn parallel_sessions_matte_every_frame_in_order_as_one_session_does() {
+    let one = alphas_with_sessions(1, 9);
+    let three = alphas_with_sessions(3, 9);
+    let seqs = |written: &[(u64, Vec<u8>)]| written.iter().map(|(seq, _)| *seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&one), (0..9).collect::<Vec<_>>());
+    assert_eq!(seqs(&three), seqs(&one), "frames must leave in order");
+    for ((seq, a), (_, b)) in one.iter().zip(&three) {
+        // A single-threaded session may sum in another order than a two-threaded one: a level at most.
+        let worst = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+        assert!(worst <= 2, "frame {seq}: alpha differs by {worst} levels between one and three sessions");
+    }
+}
+
+#[test]
+fn recurrent_and_plate_models_refuse_parallel_sessions() {
+    for kind in [ModelKind::Rvm, ModelKind::Bgmv2] {
+        let err = match infer::open_matters(kind, &model_file(ModelKind::Rvm), &cpu_options(), 2) {
+            Ok(_) => panic!("{} must not open in two sessions", kind.title()),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains("--sessions 1") && err.contains(kind.title()), "{err}");
+    }
+    assert_eq!(infer::default_sessions(ModelKind::Rvm, ProviderRequest::Cpu, 2), 1);
+    assert_eq!(infer::default_sessions(ModelKind::Modnet, ProviderRequest::Cpu, 1), 1);
+    assert_eq!(infer::default_sessions(ModelKind::Modnet, ProviderRequest::Cpu, 2), 2);
+}
+
 #[test]
 fn live_source_drops_stale_frames_instead_of_falling_behind() {
     let dir = tempfile::tempdir().unwrap();
     // 60 fps in real time, far faster than MODNet runs on a CPU.
     let source = Box::new(SyntheticSource::live(640, 360, 60.0, Some(60)));
     let config = PipelineConfig {
-        matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
+        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
         temporal: TemporalMode::Off,
         compositor: cpu_compositor(CompositeSettings {
             background: Background::Blur { radius_px: 8 },
@@ -260,7 +325,7 @@ fn failing_stage_leaves_no_output_behind() {
     // A source whose frame size changes mid-stream makes the single-image sink fail on the second frame.
     let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
     let config = PipelineConfig {
-        matter: infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap(),
+        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
         temporal: TemporalMode::Off,
         compositor: cpu_compositor(CompositeSettings {
             background: Background::Transparent { premultiplied: false },

@@ -94,7 +94,7 @@ fn start_pipeline(kind: ModelKind, options: &MatterOptions, frames: u64) -> Pipe
     let settings = CompositeSettings { background: Background::Blur { radius_px: 8 }, ..Default::default() };
     let (compositor, _) = Compositor::open(CompositorKind::Cpu, settings).expect("CPU compositor");
     let config = PipelineConfig {
-        matter,
+        matters: vec![matter],
         temporal: TemporalMode::Ofd,
         compositor,
         sinks: vec![Box::new(DiscardSink::default())],
@@ -208,6 +208,9 @@ fn bench_produces_sane_figures_for_both_models_and_the_reference() {
         assert!(stages["model"]["p50_ms"].as_f64() <= stages["infer"]["p50_ms"].as_f64());
         assert!(stages["infer"]["p50_ms"].as_f64() <= stages["latency"]["p50_ms"].as_f64());
     }
+    // MODNet, frame-independent, runs two single-threaded sessions by default; RVM one.
+    assert_eq!(modnet["sessions"], 2);
+    assert_eq!(rvm["sessions"], 1);
     // RVM ran live (paced like a camera) and against the Python reference; MODNet did neither.
     positive(&rvm, "reference_fps");
     assert!(rvm["live"]["frames"].as_u64().unwrap() >= 8);
@@ -228,6 +231,7 @@ fn bench_refuses_what_it_cannot_measure() {
         (["--model", "rvm", "--source", "synthetic", "--size", "160x96x", "--frames", "8"], "--size"),
         (["--model", "rvm", "--source", "synthetic", "--size", "160x96", "--frames", "3"], "at least"),
         (["--model", "rvm", "--source", "/nonexistent.mp4", "--size", "160x96", "--frames", "8"], "does not exist"),
+        (["--model", "rvm", "--source", "synthetic", "--size", "160x96", "--sessions", "2"], "--sessions 1"),
     ] {
         let output = Command::new(mattecam())
             .args(["bench", "--no-live"])

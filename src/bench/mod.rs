@@ -6,8 +6,8 @@
 //! 2. pipeline: the app's stage threads (decode, preprocess, inference, temporal filter, composite) into
 //!    a sink that discards, every frame of the clip, as fast as it goes;
 //! 3. recording: the same into an H.264 file;
-//! 4. live: the clip delivered at its frame rate like a camera, through the latest-frame slot: the
-//!    latency a viewer sees and the frames the model had to skip;
+//! 4. live: the clip delivered at its frame rate like a camera, through the latest-frame slot, one model
+//!    session as in the window: the latency a viewer sees and the frames the model had to skip;
 //! 5. with `--reference`, `scripts/reference_pipeline.py` on the same clip, model and thread count.
 
 pub mod clip;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::composite::{Background, CompositeSettings, Compositor, CompositorKind};
 use crate::filter::temporal::TemporalMode;
 use crate::frame::Matte;
-use crate::infer::{self, InferError, Matter, MatterOptions, ModelKind};
+use crate::infer::{self, InferError, MatterOptions, ModelKind};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineError, Stage, StageTime, Summary};
 use crate::sink::{self, DiscardSink, Sink};
 use crate::source::paced::PacedSource;
@@ -93,6 +93,8 @@ pub struct BenchOptions {
     pub reference: bool,
     /// Skip the live phase (a smoke test's time).
     pub skip_live: bool,
+    /// Sessions matting frames at once, the threads shared between them (`infer::open_matters`).
+    pub sessions: usize,
 }
 
 /// One phase's throughput and CPU use.
@@ -111,7 +113,10 @@ pub struct BenchReport {
     pub size: String,
     pub frames: u64,
     pub provider: String,
+    /// Intra-op threads in all, shared by the sessions.
     pub intra_threads: usize,
+    /// Sessions matting frames at once (frame-independent models); the model-only phase runs as many.
+    pub sessions: usize,
     /// ONNX Runtime settings (the reference gets the same).
     pub tuning: crate::infer::RuntimeTuning,
     pub compositor: String,
@@ -178,6 +183,9 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     if matches!(options.source, SourceSpec::Camera { .. }) {
         return Err(BenchError::Camera);
     }
+    if let (true, Some(reason)) = (options.sessions > 1, options.model.frame_dependency()) {
+        return Err(InferError::NotFrameParallel { model: options.model.title(), reason }.into());
+    }
     // The same number of threads for every phase and for the reference, whatever ONNX Runtime would pick.
     let threads = match options.matter.session.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -209,22 +217,30 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     let settings = CompositeSettings { background: options.background.clone(), ..Default::default() };
     let open_compositor = || Compositor::open(options.compositor, settings.clone()).map(|(c, _)| c);
     let compositor_name = open_compositor()?.describe();
-    let run_phase =
-        |name: &'static str, source: Box<dyn FrameSource>, sinks: Vec<Box<dyn Sink>>, stop_after: Option<u64>| {
-            let matter = infer::open_matter(options.model, &model_file, &matter_options)?;
-            let config = PipelineConfig {
-                matter,
-                temporal: options.temporal,
-                compositor: open_compositor()?,
-                sinks,
-                max_frames: None,
-            };
-            pipeline_phase(name, source, config, stop_after)
+    let run_phase = |name: &'static str,
+                     source: Box<dyn FrameSource>,
+                     sinks: Vec<Box<dyn Sink>>,
+                     sessions: usize,
+                     stop_after: Option<u64>| {
+        let matters = infer::open_matters(options.model, &model_file, &matter_options, sessions)?;
+        let config = PipelineConfig {
+            matters,
+            temporal: options.temporal,
+            compositor: open_compositor()?,
+            sinks,
+            max_frames: None,
         };
+        pipeline_phase(name, source, config, stop_after)
+    };
 
     progress("pipeline");
-    let (pipeline, pipeline_summary) =
-        run_phase("pipeline", crate::source::open(&clip_spec)?, vec![Box::new(DiscardSink::default())], None)?;
+    let (pipeline, pipeline_summary) = run_phase(
+        "pipeline",
+        crate::source::open(&clip_spec)?,
+        vec![Box::new(DiscardSink::default())],
+        options.sessions,
+        None,
+    )?;
     progress("recording (H.264)");
     let recording_path = work.0.join("recording.mp4");
     let recorder = sink::VideoSink::create(
@@ -234,13 +250,15 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         options.height,
         clip::CLIP_FPS,
     )?;
-    let (recording, _) = run_phase("recording", crate::source::open(&clip_spec)?, vec![Box::new(recorder)], None)?;
+    let (recording, _) =
+        run_phase("recording", crate::source::open(&clip_spec)?, vec![Box::new(recorder)], options.sessions, None)?;
     let live = if options.skip_live {
         None
     } else {
         progress("live (paced like a camera)");
         let source = Box::new(PacedSource::open(&clip_spec)?);
-        Some(run_phase("live", source, vec![Box::new(DiscardSink::default())], Some(options.frames))?)
+        // One session, as the window runs: what a viewer sees is a frame's latency, not the throughput.
+        Some(run_phase("live", source, vec![Box::new(DiscardSink::default())], 1, Some(options.frames))?)
     };
     let reference = if options.reference {
         progress("reference pipeline (Python)");
@@ -285,6 +303,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         frames: options.frames,
         provider: provider.to_string(),
         intra_threads: threads,
+        sessions: options.sessions.max(1),
         tuning: options.matter.session.tuning,
         compositor: compositor_name,
         temporal: options.temporal,
@@ -321,33 +340,57 @@ fn describe_source(source: &SourceSpec) -> String {
     }
 }
 
-/// The session alone, on the tensors the first frame of the clip left prepared.
+/// The sessions alone, on the tensors the first frame of the clip left prepared; several sessions run at
+/// once, each on its own thread, as the pipeline runs them.
 fn model_only_phase(
     options: &BenchOptions,
     model_file: &Path,
     matter_options: &MatterOptions,
     clip: &Path,
 ) -> Result<(Phase, StageTime, crate::infer::ProviderInUse), BenchError> {
-    let mut matter: Box<dyn Matter> = infer::open_matter(options.model, model_file, matter_options)?;
-    let provider = matter.provider().clone();
+    let mut matters = infer::open_matters(options.model, model_file, matter_options, options.sessions)?;
+    let provider = matters[0].provider().clone();
     let mut source = VideoSource::open(clip)?;
     let frame = source.next_frame(Vec::new())?.ok_or_else(|| BenchError::Clip("the clip holds no frame".into()))?;
     drop(source);
     let mut matte = Matte::default();
     // As many untimed runs as the pipeline phases leave out.
-    for _ in 0..crate::pipeline::stats::WARMUP_FRAMES {
-        matter.infer(&frame, &mut matte)?;
+    for matter in matters.iter_mut() {
+        for _ in 0..crate::pipeline::stats::WARMUP_FRAMES {
+            matter.infer(&frame, &mut matte)?;
+        }
     }
-    let timed = options.frames - crate::pipeline::stats::WARMUP_FRAMES;
-    let mut times_ms = Vec::with_capacity(timed as usize);
+    let sessions = matters.len() as u64;
+    let per_session = (options.frames - crate::pipeline::stats::WARMUP_FRAMES).div_ceil(sessions);
     let cpu_before = CpuTime::now();
     let started = Instant::now();
-    for _ in 0..timed {
-        let run_started = Instant::now();
-        matter.run_model_only()?;
-        times_ms.push(run_started.elapsed().as_secs_f64() as f32 * 1000.0);
-    }
+    let runs: Vec<Result<Vec<f32>, InferError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = matters
+            .iter_mut()
+            .enumerate()
+            .map(|(k, matter)| {
+                std::thread::Builder::new()
+                    .name(format!("model-only-{}", k + 1))
+                    .spawn_scoped(scope, move || {
+                        let mut times_ms = Vec::with_capacity(per_session as usize);
+                        for _ in 0..per_session {
+                            let run_started = Instant::now();
+                            matter.run_model_only()?;
+                            times_ms.push(run_started.elapsed().as_secs_f64() as f32 * 1000.0);
+                        }
+                        Ok(times_ms)
+                    })
+                    .expect("failed to spawn a benchmark thread")
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a model-only thread panicked")).collect()
+    });
     let elapsed_s = started.elapsed().as_secs_f64();
+    let mut times_ms = Vec::new();
+    for run in runs {
+        times_ms.extend(run?);
+    }
+    let timed = times_ms.len() as u64;
     let cpu = cpu_per_frame(cpu_before, timed);
     let phase = Phase { fps: timed as f64 / elapsed_s, frames: timed, cpu_ms_per_frame: cpu };
     Ok((phase, StageTime::of(&mut times_ms), provider))
@@ -401,13 +444,14 @@ impl BenchReport {
         line(
             &mut out,
             format!(
-                "{} on {} at {}, {} frames; {} with {} intra-op threads ({:?}); compositor {}; temporal {:?}",
+                "{} on {} at {}, {} frames; {} with {} intra-op threads in {} session(s) ({:?}); compositor {}; temporal {:?}",
                 self.model,
                 self.source,
                 self.size,
                 self.frames,
                 self.provider,
                 self.intra_threads,
+                self.sessions,
                 self.tuning,
                 self.compositor,
                 self.temporal

@@ -65,7 +65,7 @@ impl AlphaUpsampler {
         let mut scratch = std::mem::take(&mut self.scratch);
         self.upsample_f32(matte, guide, &mut scratch);
         out.clear();
-        out.extend(scratch.iter().map(|a| (a.clamp(0.0, 1.0) * 255.0).round() as u8));
+        out.extend(scratch.iter().map(|a| (a.clamp(0.0, 1.0) * 255.0 + 0.5) as u8));
         self.scratch = scratch;
     }
 

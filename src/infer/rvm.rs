@@ -222,23 +222,30 @@ impl Matter for Rvm {
 
 /// Packed RGB8 to planar float in [0, 1].
 pub fn planar_unit_from_rgb8(rgb: &[u8], planar: &mut [f32]) {
+    // The 256 quotients, looked up: the same values as dividing each byte, without a division per byte.
+    static UNIT: std::sync::LazyLock<[f32; 256]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|v| v as f32 / 255.0));
+    let unit = &*UNIT;
     let n = rgb.len() / 3;
     let (r, rest) = planar.split_at_mut(n);
     let (g, b) = rest.split_at_mut(n);
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        r[i] = px[0] as f32 / 255.0;
-        g[i] = px[1] as f32 / 255.0;
-        b[i] = px[2] as f32 / 255.0;
+    for ((px, r), (g, b)) in rgb.chunks_exact(3).zip(r.iter_mut()).zip(g.iter_mut().zip(b.iter_mut())) {
+        *r = unit[px[0] as usize];
+        *g = unit[px[1] as usize];
+        *b = unit[px[2] as usize];
     }
 }
 
 /// Planar float in [0, 1] to packed RGB8, rounded.
 pub fn rgb8_from_planar_unit(planar: &[f32], rgb: &mut [u8]) {
     let n = rgb.len() / 3;
-    let to_u8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
-        px[0] = to_u8(planar[i]);
-        px[1] = to_u8(planar[n + i]);
-        px[2] = to_u8(planar[2 * n + i]);
+    // Adding one half and truncating rounds without a libm call per channel.
+    let to_u8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+    let (r, rest) = planar[..3 * n].split_at(n);
+    let (g, b) = rest.split_at(n);
+    for ((px, r), (g, b)) in rgb.chunks_exact_mut(3).zip(r).zip(g.iter().zip(b)) {
+        px[0] = to_u8(*r);
+        px[1] = to_u8(*g);
+        px[2] = to_u8(*b);
     }
 }

@@ -58,7 +58,9 @@ fn pool<T: Default>(size: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 pub struct PipelineConfig {
-    pub matter: Box<dyn Matter>,
+    /// One session, or several of a frame-independent model (`infer::open_matters`) that take frames in
+    /// turn, each on its own thread, the mattes put back in order.
+    pub matters: Vec<Box<dyn Matter>>,
     pub temporal: TemporalMode,
     /// Upsamples, shapes and composites the alpha (CPU or GPU).
     pub compositor: Compositor,
@@ -145,7 +147,7 @@ impl Pipeline {
             first_error: Mutex::new(None),
         });
         let info = source.info().clone();
-        let provider = config.matter.provider().clone();
+        let provider = config.matters.first().map_or_else(|| ProviderInUse::cpu(None), |m| m.provider().clone());
         let (frame_buffers_tx, frame_buffers_rx) = pool::<Vec<u8>>(FRAME_POOL);
         let (matte_buffers_tx, matte_buffers_rx) = pool::<Matte>(MATTE_POOL);
         let (inferred_tx, inferred_rx) = bounded::<(Frame, Matte)>(CHANNEL_FRAMES);
@@ -175,9 +177,14 @@ impl Pipeline {
             }
         }));
         let s = Arc::clone(&shared);
-        let matter = config.matter;
+        let matters = config.matters;
         threads.push(spawn_stage("infer", move || {
-            let result = infer_stage(matter, &frames_in, &matte_buffers_rx, &inferred_tx, &s);
+            let result = if matters.len() == 1 {
+                let matter = matters.into_iter().next().expect("one session");
+                infer_stage(matter, &frames_in, &matte_buffers_rx, &inferred_tx, &s)
+            } else {
+                parallel_infer_stage(matters, &frames_in, &matte_buffers_rx, &inferred_tx, &s)
+            };
             s.report(result);
         }));
         let s = Arc::clone(&shared);
@@ -308,6 +315,7 @@ fn source_stage(
     Ok(())
 }
 
+/// One session, one frame after the other.
 fn infer_stage(
     mut matter: Box<dyn Matter>,
     frames: &FrameInput,
@@ -320,18 +328,94 @@ fn infer_stage(
         if shared.failed.load(Ordering::SeqCst) {
             break;
         }
-        if last_size.is_some_and(|size| size != (frame.width, frame.height)) {
-            matter.reset();
-        }
-        last_size = Some((frame.width, frame.height));
-        let mut matte = mattes.try_recv().unwrap_or_default();
-        matter.infer(&frame, &mut matte)?;
-        shared.stats.record_infer(matte.infer_ms, matte.model_ms);
-        if out.send((frame, matte)).is_err() {
+        let matte = infer_one(matter.as_mut(), &mut last_size, frame, mattes.try_recv().unwrap_or_default())?;
+        shared.stats.record_infer(matte.1.infer_ms, matte.1.model_ms);
+        if out.send(matte).is_err() {
             break;
         }
     }
     Ok(())
+}
+
+fn infer_one(
+    matter: &mut dyn Matter,
+    last_size: &mut Option<(u32, u32)>,
+    frame: Frame,
+    mut matte: Matte,
+) -> Result<(Frame, Matte), InferError> {
+    if last_size.is_some_and(|size| size != (frame.width, frame.height)) {
+        matter.reset();
+    }
+    *last_size = Some((frame.width, frame.height));
+    matter.infer(&frame, &mut matte)?;
+    Ok((frame, matte))
+}
+
+/// Several sessions of a frame-independent model, each on its own thread ("infer-1", ...): frame `i` goes
+/// to session `i mod n`, and the mattes are collected in the same turn, so they leave in frame order.
+fn parallel_infer_stage(
+    matters: Vec<Box<dyn Matter>>,
+    frames: &FrameInput,
+    mattes: &Receiver<Matte>,
+    out: &Sender<(Frame, Matte)>,
+    shared: &Shared,
+) -> Result<(), PipelineError> {
+    type Done = Result<(Frame, Matte), InferError>;
+    /// A session's thread: frames in, mattes out.
+    type Worker = (Sender<(Frame, Matte)>, Receiver<Done>);
+    std::thread::scope(|scope| {
+        let mut workers: Vec<Worker> = Vec::with_capacity(matters.len());
+        for (k, mut matter) in matters.into_iter().enumerate() {
+            let (job_tx, job_rx) = bounded::<(Frame, Matte)>(1);
+            let (done_tx, done_rx) = bounded::<Done>(1);
+            std::thread::Builder::new()
+                .name(format!("infer-{}", k + 1))
+                .spawn_scoped(scope, move || {
+                    let mut last_size = None;
+                    for (frame, matte) in job_rx.iter() {
+                        if done_tx.send(infer_one(matter.as_mut(), &mut last_size, frame, matte)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("failed to spawn an inference thread");
+            workers.push((job_tx, done_rx));
+        }
+        // Sessions holding a frame, oldest first; the next frame goes to the session after the newest.
+        let mut in_flight = std::collections::VecDeque::with_capacity(workers.len());
+        let mut next = 0;
+        let mut source_done = false;
+        loop {
+            while !source_done && in_flight.len() < workers.len() && !shared.failed.load(Ordering::SeqCst) {
+                match frames.next() {
+                    Some(frame) => {
+                        let matte = mattes.try_recv().unwrap_or_default();
+                        if workers[next].0.send((frame, matte)).is_err() {
+                            source_done = true;
+                            break;
+                        }
+                        in_flight.push_back(next);
+                        next = (next + 1) % workers.len();
+                    }
+                    None => source_done = true,
+                }
+            }
+            let Some(oldest) = in_flight.pop_front() else {
+                break;
+            };
+            let Ok(done) = workers[oldest].1.recv() else {
+                break;
+            };
+            let (frame, matte) = done?;
+            shared.stats.record_infer(matte.infer_ms, matte.model_ms);
+            if shared.failed.load(Ordering::SeqCst) || out.send((frame, matte)).is_err() {
+                break;
+            }
+        }
+        // Dropping the job senders ends the workers; the scope joins them.
+        drop(workers);
+        Ok(())
+    })
 }
 
 struct PostStage {
