@@ -183,14 +183,9 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     if matches!(options.source, SourceSpec::Camera { .. }) {
         return Err(BenchError::Camera);
     }
-    if let (true, Some(reason)) = (options.sessions > 1, options.model.frame_dependency()) {
-        return Err(InferError::NotFrameParallel { model: options.model.title(), reason }.into());
-    }
+    infer::check_sessions(options.model, options.sessions)?;
     // The same number of threads for every phase and for the reference, whatever ONNX Runtime would pick.
-    let threads = match options.matter.session.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = infer::resolve_threads(options.matter.session.threads);
     let mut matter_options = options.matter.clone();
     matter_options.session.threads = threads;
     if options.reference {

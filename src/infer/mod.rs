@@ -157,15 +157,28 @@ pub fn open_matter(kind: ModelKind, model_file: &Path, options: &MatterOptions) 
     })
 }
 
+/// The intra-op thread count `threads` stands for: 0 is one per core, as ONNX Runtime would pick.
+pub fn resolve_threads(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Refuses more than one session for a model whose frames depend on each other.
+pub fn check_sessions(kind: ModelKind, sessions: usize) -> Result<(), InferError> {
+    match kind.frame_dependency() {
+        Some(reason) if sessions > 1 => Err(InferError::NotFrameParallel { model: kind.title(), reason }),
+        _ => Ok(()),
+    }
+}
+
 /// How many sessions `open_matters` should run for a file-to-file pipeline: two single-threaded MODNet
 /// sessions on a CPU with two threads or more (the model alone does 15% more frames a second that way on
 /// a 2-core machine: `mattecam bench --sessions 1` vs the default), else one. A GPU runs one frame at a
 /// time best; RVM and BGMv2 cannot be split.
 pub fn default_sessions(kind: ModelKind, provider: ProviderRequest, threads: usize) -> usize {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = resolve_threads(threads);
     let cuda_possible = cfg!(feature = "cuda") && provider != ProviderRequest::Cpu;
     if kind.frame_dependency().is_none() && !cuda_possible && threads >= 2 { 2 } else { 1 }
 }
@@ -181,16 +194,10 @@ pub fn open_matters(
     sessions: usize,
 ) -> Result<Vec<Box<dyn Matter>>, InferError> {
     let sessions = sessions.max(1);
-    if let (true, Some(reason)) = (sessions > 1, kind.frame_dependency()) {
-        return Err(InferError::NotFrameParallel { model: kind.title(), reason });
-    }
+    check_sessions(kind, sessions)?;
     let mut options = options.clone();
     if sessions > 1 {
-        let threads = match options.session.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        options.session.threads = (threads / sessions).max(1);
+        options.session.threads = (resolve_threads(options.session.threads) / sessions).max(1);
     }
     (0..sessions).map(|_| open_matter(kind, model_file, &options)).collect()
 }
