@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use mattecam::color::PixelData;
-use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor, EdgeControls, Upsample, View};
+use mattecam::composite::{Background, CompositeSettings, CpuCompositor, EdgeControls, Picture, Upsample, View};
 use mattecam::frame::{Frame, Matte};
 use mattecam::gpu::GpuCompositor;
 use mattecam::source::synthetic::SyntheticSource;
@@ -100,16 +100,16 @@ fn main() {
             };
             adapter = gpu.adapter_name().to_string();
             let timed = gpu.measure_gpu_time(true);
-            let (mut alpha, mut out) = (Vec::new(), Composite::default());
+            let mut out = Picture::default();
             let pixels = if case.yuyv { PixelData::Yuyv(&yuyv) } else { PixelData::Rgb(&frame.rgb) };
             // Warm-up: plans, pipelines, first uploads.
             for _ in 0..if full { 3 } else { 1 } {
-                gpu.composite_pixels_to_cpu(pixels, w, h, matte, &mut alpha, &mut out).expect("GPU composite");
+                gpu.composite_pixels(pixels, w, h, matte, &mut out).expect("GPU composite");
             }
             let (mut gpu_ms, mut wall_ms) = (Vec::new(), Vec::new());
             for _ in 0..gpu_frames {
                 let started = Instant::now();
-                gpu.composite_pixels_to_cpu(pixels, w, h, matte, &mut alpha, &mut out).expect("GPU composite");
+                gpu.composite_pixels(pixels, w, h, matte, &mut out).expect("GPU composite");
                 wall_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 gpu_ms.extend(gpu.last_gpu_ms());
             }
@@ -117,7 +117,7 @@ fn main() {
             let mut cpu_ms = Vec::new();
             for _ in 0..cpu_frames {
                 let started = Instant::now();
-                cpu.composite(&frame, matte, &mut alpha, &mut out).expect("CPU composite");
+                cpu.composite(&frame, matte, &mut out).expect("CPU composite");
                 cpu_ms.push(started.elapsed().as_secs_f64() * 1e3);
             }
             let gpu_time = if timed { format!("{:.2}", median(&mut gpu_ms)) } else { "n/a".to_string() };

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mattecam::color::rgb_from_yuyv;
-use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor, Upsample};
+use mattecam::composite::{Background, CompositeSettings, CpuCompositor, Picture, Upsample};
 use mattecam::frame::{Frame, Matte};
 use mattecam::resample::{ResampleKind, Resampler};
 use mattecam::source::synthetic::SyntheticSource;
@@ -134,9 +134,9 @@ fn composite(c: &mut Criterion) {
     let settings =
         CompositeSettings { background: Background::Color(colour), upsample: Upsample::Bilinear, ..Default::default() };
     let mut compositor = CpuCompositor::new(settings).expect("colour background");
-    let (mut alpha, mut out) = (Vec::new(), Composite::default());
+    let mut out = Picture::default();
     group.bench_function("mattecam", |b| {
-        b.iter(|| compositor.composite(black_box(&frame), &matte, &mut alpha, &mut out).expect("composites"))
+        b.iter(|| compositor.composite(black_box(&frame), &matte, &mut out).expect("composites"))
     });
     let mut full = vec![0.0f32; (FRAME.0 * FRAME.1) as usize];
     let mut pixels = vec![0u8; frame.rgb.len()];

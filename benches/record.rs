@@ -1,19 +1,23 @@
 //! Recording throughput for every format at 1280x720: `cargo bench --bench record`.
 //!
 //! "encode fps" is the sink alone (composites made beforehand) from the first frame to a finished file;
-//! "record fps" is the recorder as the app uses it (queue, compositing on the CPU, encoder, sidecar), fed as
-//! fast as it takes frames. The frames are the demo clip's (real camera noise matters to encoders),
+//! "record fps" is the recorder as the app uses it (the engine's shared outputs queued, the picture the
+//! format records taken from them, encoder, sidecar), fed as fast as it takes frames. The compositing is
+//! the engine's, once per frame for every consumer, and not part of either figure. The frames are the demo clip's (real camera noise matters to encoders),
 //! scaled to the size; the synthetic source when the clip is absent. Under `cargo test` it records a few
 //! small frames per format as a smoke test.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use mattecam::composite::{Background, Composite, CompositeSettings, CompositorKind, CpuCompositor};
-use mattecam::frame::{Frame, Matte};
-use mattecam::record::{Clock, DEFAULT_QUEUE_FRAMES, RecordOptions, Recorder};
-use mattecam::sink::{Format, Output, OutputSpec};
+use mattecam::composite::{Background, CompositeSettings, CpuCompositor};
+use mattecam::engine::Delivery;
+use mattecam::engine::fanout::Fanout;
+use mattecam::frame::{Frame, Matte, Output};
+use mattecam::record::{Clock, RecordOptions, Recorder, recorded_picture};
+use mattecam::sink::{Format, OutputSpec, SinkFrame};
 use mattecam::source::synthetic::SyntheticSource;
 
 const FPS: f64 = 30.0;
@@ -63,12 +67,9 @@ fn frame(rgb: &[u8], width: u32, height: u32, seq: usize) -> Frame {
     Frame { seq: seq as u64, captured_at: Instant::now(), pts_ms, width, height, rgb: rgb.to_vec() }
 }
 
-fn settings(format: Format) -> CompositeSettings {
-    let background = match format {
-        Format::Mp4 => Background::Blur { radius_px: 24 },
-        other => other.default_background(),
-    };
-    CompositeSettings { background, ..Default::default() }
+/// The window's picture: the blurred room (the alpha formats record the cutout from its alpha).
+fn settings() -> CompositeSettings {
+    CompositeSettings { background: Background::Blur { radius_px: 24 }, ..Default::default() }
 }
 
 fn disk_size(path: &Path) -> u64 {
@@ -88,14 +89,22 @@ fn file_name(format: Format) -> String {
 }
 
 /// The sink alone: frames per second from the first write to the finished file, and the size.
-fn encode_fps(dir: &Path, format: Format, outputs: &[Output], count: usize) -> (f64, u64) {
+fn encode_fps(dir: &Path, format: Format, outputs: &[Arc<Output>], count: usize) -> (f64, u64) {
     let (width, height) = (outputs[0].frame.width, outputs[0].frame.height);
     let spec = OutputSpec { path: dir.join(file_name(format)), format, crf: 18, with_source: false, mirror: false };
+    let pictures: Vec<_> = outputs
+        .iter()
+        .map(|output| {
+            let mut scratch = Default::default();
+            recorded_picture(format, output, &mut scratch).clone()
+        })
+        .collect();
     let started = Instant::now();
     let mut sinks = spec.open(width, height, FPS).expect("sink opens");
-    for output in outputs.iter().cycle().take(count) {
+    for (output, picture) in outputs.iter().zip(&pictures).cycle().take(count) {
         for sink in &mut sinks {
-            sink.write(output).expect("frame written");
+            let frame = SinkFrame { frame: &output.frame, alpha: &output.picture.alpha, picture };
+            sink.write(frame).expect("frame written");
         }
     }
     for sink in &mut sinks {
@@ -107,9 +116,9 @@ fn encode_fps(dir: &Path, format: Format, outputs: &[Output], count: usize) -> (
     (fps, bytes)
 }
 
-/// The recorder as the app runs it; also how many frames it had to drop (none: it is fed blocking).
-fn record_fps(dir: &Path, format: Format, rgb: &[Vec<u8>], size: (u32, u32), count: usize) -> f64 {
-    let (width, height) = size;
+/// The recorder as the app runs it, fed the engine's outputs without dropping any.
+fn record_fps(dir: &Path, format: Format, outputs: &[Arc<Output>], count: usize) -> f64 {
+    let (width, height) = (outputs[0].frame.width, outputs[0].frame.height);
     let path = dir.join(file_name(format));
     let options = RecordOptions {
         output: OutputSpec { path: path.clone(), format, crf: 18, with_source: false, mirror: false },
@@ -117,21 +126,31 @@ fn record_fps(dir: &Path, format: Format, rgb: &[Vec<u8>], size: (u32, u32), cou
         height,
         fps: FPS,
         clock: Clock::Media,
-        settings: settings(format),
-        compositor: CompositorKind::Cpu,
-        queue_frames: DEFAULT_QUEUE_FRAMES,
+        queue_frames: 8,
         model: "bench".into(),
         provider: "none".into(),
         source: "bench".into(),
-        encode_delay: Duration::ZERO,
+        compositor: "cpu".into(),
+        started_at: None,
+        gate: None,
     };
-    let mattes: Vec<Matte> = (0..rgb.len()).map(|seq| matte(width, height, seq)).collect();
+    let fanout = Fanout::default();
+    let mut scratch = Vec::new();
     let started = Instant::now();
-    let recorder = Recorder::start(options).expect("recorder starts");
+    let recorder =
+        Recorder::start(options, || fanout.subscribe("recorder", Delivery::Wait(8))).expect("recorder starts");
     for seq in 0..count {
-        let index = seq % rgb.len();
-        assert!(recorder.push_blocking(frame(&rgb[index], width, height, seq), mattes[index].clone()));
+        // Each frame its own media time, as a file run's frames have.
+        let source = &outputs[seq % outputs.len()];
+        let output = Output {
+            frame: Frame { seq: seq as u64, pts_ms: seq as f64 * 1000.0 / FPS, ..source.frame.clone() },
+            matte: source.matte.clone(),
+            picture: source.picture.clone(),
+            ..Default::default()
+        };
+        assert!(fanout.publish(&Arc::new(output), &mut scratch));
     }
+    fanout.close();
     let report = recorder.stop();
     let fps = count as f64 / started.elapsed().as_secs_f64();
     assert!(report.complete && report.frames_written == count as u64, "{:?}", report.error);
@@ -147,22 +166,23 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary folder");
     println!("| format | encode fps | record fps | MB per second of video |");
     println!("|---|---|---|---|");
+    let mut compositor = CpuCompositor::new(settings()).expect("CPU compositor");
+    let outputs: Vec<Arc<Output>> = rgb
+        .iter()
+        .enumerate()
+        .map(|(seq, pixels)| {
+            let mut output = Output {
+                frame: frame(pixels, width, height, seq),
+                matte: matte(width, height, seq),
+                ..Default::default()
+            };
+            compositor.composite(&output.frame, &output.matte, &mut output.picture).expect("composite");
+            Arc::new(output)
+        })
+        .collect();
     for format in Format::ALL {
-        let mut compositor = CpuCompositor::new(settings(format)).expect("CPU compositor");
-        let outputs: Vec<Output> = rgb
-            .iter()
-            .enumerate()
-            .map(|(seq, pixels)| {
-                let frame = frame(pixels, width, height, seq);
-                let (mut alpha, mut composite) = (Vec::new(), Composite::default());
-                compositor
-                    .composite(&frame, &matte(width, height, seq), &mut alpha, &mut composite)
-                    .expect("composite");
-                Output { frame, alpha, composite }
-            })
-            .collect();
         let (encode, bytes) = encode_fps(dir.path(), format, &outputs, count);
-        let record = record_fps(dir.path(), format, &rgb, (width, height), count);
+        let record = record_fps(dir.path(), format, &outputs, count);
         let mb_per_s = bytes as f64 / 1e6 / (count as f64 / FPS);
         println!("| {} | {encode:.1} | {record:.1} | {mb_per_s:.1} |", format.label());
     }

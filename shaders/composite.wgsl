@@ -1,7 +1,7 @@
 // The person over the background, one pixel per invocation, written to an Rgba8Unorm storage texture that
-// the window shows as it is and the command line reads back. Same arithmetic as
-// `composite::cpu::CpuCompositor::blend`: 8-bit alpha, one rounding. Alpha goes to the texture's A
-// channel in every mode (the sinks need it).
+// the window shows and the engine reads back. Same arithmetic as `composite::output` (`over_colour`,
+// `over_planes`, `cutout`): 8-bit alpha, one rounding. Alpha goes to the texture's A channel in every mode
+// (the consumers need it; `display.wgsl` makes a transparent picture opaque for the window).
 // Uniforms: `gpu::uniforms::CompositeParams`.
 
 struct CompositeParams {
@@ -14,9 +14,8 @@ struct CompositeParams {
     background_mirror: u32,
     // 1: use `foreground` (a model's foreground colours) instead of the frame's.
     has_foreground: u32,
-    // 1: for the window: alpha 255, and a transparent picture shown over a checkerboard.
-    display: u32,
     _pad0: u32,
+    _pad1: u32,
     // 0..=255.
     colour: vec4<f32>,
 }
@@ -28,9 +27,6 @@ struct CompositeParams {
 // Planar RGB in [0, 1] at frame size.
 @group(0) @binding(4) var<storage, read> background: array<f32>;
 @group(0) @binding(5) var output: texture_storage_2d<rgba8unorm, write>;
-
-// `composite::cpu::CHECKER_PX`.
-const CHECKER_PX: u32 = 8u;
 
 fn unpack_rgb(p: u32) -> vec3<f32> {
     return vec3<f32>(f32(p & 0xffu), f32((p >> 8u) & 0xffu), f32((p >> 16u) & 0xffu));
@@ -74,18 +70,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         default: {
             rgb = floor(f * a / 255.0 + 0.5);
         }
-    }
-    if params.display == 1u {
-        if params.mode >= 2u {
-            let checker = select(102.0, 153.0, ((id.x / CHECKER_PX) + (id.y / CHECKER_PX)) % 2u == 0u);
-            if params.mode == 2u {
-                rgb = floor((rgb * a + checker * (255.0 - a)) / 255.0 + 0.5);
-            } else {
-                rgb = floor(rgb + checker * (255.0 - a) / 255.0 + 0.5);
-            }
-        }
-        textureStore(output, vec2<u32>(id.x, id.y), vec4<f32>(rgb / 255.0, 1.0));
-        return;
     }
     textureStore(output, vec2<u32>(id.x, id.y), vec4<f32>(rgb, a) / 255.0);
 }

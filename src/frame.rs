@@ -1,4 +1,5 @@
-//! The data that flows through the pipeline: frames in, mattes out.
+//! The data that flows through the engine: frames in, mattes out of the model, pictures out of the
+//! compositor, and the [`Output`] every consumer receives. The bottom layer: it imports nothing of ours.
 
 use std::time::Instant;
 
@@ -17,6 +18,12 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
+impl Default for Frame {
+    fn default() -> Self {
+        Self { seq: 0, captured_at: Instant::now(), pts_ms: 0.0, width: 0, height: 0, rgb: Vec::new() }
+    }
+}
+
 impl Frame {
     /// The frame's description without its pixels (for a copy into another buffer).
     pub fn clone_header(&self) -> Frame {
@@ -25,6 +32,10 @@ impl Frame {
 
     pub fn pixel_count(&self) -> usize {
         self.width as usize * self.height as usize
+    }
+
+    pub fn guide(&self) -> Guide<'_> {
+        Guide { rgb: &self.rgb, width: self.width, height: self.height }
     }
 }
 
@@ -43,13 +54,17 @@ pub struct Matte {
     pub infer_ms: f64,
     /// Of `infer_ms`, the time inside the ONNX Runtime session alone.
     pub model_ms: f64,
-    /// What the plate stage saw, when a plate was in use.
-    pub plate_check: Option<crate::plate::PlateCheck>,
 }
 
 impl Matte {
     pub fn pixel_count(&self) -> usize {
         self.width as usize * self.height as usize
+    }
+
+    /// The foreground colours to composite for `frame`: the model's when it gave them at frame size, else
+    /// the frame's own.
+    pub fn foreground_for<'a>(&'a self, frame: &'a Frame) -> &'a [u8] {
+        self.foreground.as_deref().filter(|f| f.len() == frame.rgb.len()).unwrap_or(&frame.rgb)
     }
 }
 
@@ -63,8 +78,62 @@ pub struct Guide<'a> {
     pub height: u32,
 }
 
-impl Frame {
-    pub fn guide(&self) -> Guide<'_> {
-        Guide { rgb: &self.rgb, width: self.width, height: self.height }
+/// An 8-bit picture: RGB, or RGBA for a transparent background.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Composite {
+    pub width: u32,
+    pub height: u32,
+    /// 3 or 4.
+    pub channels: u8,
+    pub pixels: Vec<u8>,
+}
+
+/// What compositing one frame gives, on the CPU (the GPU compositor reads its result back into one).
+#[derive(Clone, Debug, Default)]
+pub struct Picture {
+    /// Alpha at frame size, 8-bit, mirrored with the picture: what the composite used.
+    pub alpha: Vec<u8>,
+    /// The person over the background at frame size (RGBA for a transparent background).
+    pub composite: Composite,
+    /// Original | alpha | composite at half size, when the split view is on: what the window shows then.
+    pub split: Option<Composite>,
+}
+
+/// One frame's result, as every consumer receives it (shared, never copied): the window, the recorder, a
+/// snapshot, a file run's sinks.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub frame: Frame,
+    pub matte: Matte,
+    pub picture: Picture,
+    /// The picture is mirrored (the person and the alpha; an image or video background is not).
+    pub mirror: bool,
+    /// The composite's background is transparent: `Some(premultiplied)`.
+    pub transparent: Option<bool>,
+    /// When the composite was ready, and how long compositing took (for a GPU, the time the compositor's
+    /// thread spent).
+    pub composited_at: Option<Instant>,
+    pub composite_ms: f64,
+    /// The picture on the window's GPU, when the compositor runs there: the window draws it as it is.
+    pub gpu: Option<GpuImage>,
+}
+
+/// The picture as textures on the GPU it was composited on (kept for this frame alone: no later frame
+/// draws over them while anyone holds them).
+#[derive(Clone, Debug)]
+pub struct GpuImage {
+    /// What the window shows: the composite, the split view, or a transparent composite over the
+    /// checkerboard.
+    pub shown: std::sync::Arc<wgpu::Texture>,
+    /// The composite with its alpha (the same texture as `shown` when the window shows it as it is).
+    pub composite: std::sync::Arc<wgpu::Texture>,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+}
+
+impl Output {
+    /// What the window shows for this frame: the split view when it is on, else the composite.
+    pub fn shown(&self) -> &Composite {
+        self.picture.split.as_ref().unwrap_or(&self.picture.composite)
     }
 }

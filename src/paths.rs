@@ -64,3 +64,16 @@ pub fn utc_stamp() -> String {
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
 }
+
+/// `dir/stem.ext` (a folder `dir/stem` when `ext` is `None`), or with `-2`, `-3`... after the stem when that
+/// is taken: a new output never replaces an existing one.
+pub fn free_name(dir: &Path, stem: &str, ext: Option<&str>) -> PathBuf {
+    let name = |n: u32| {
+        let stem = if n < 2 { stem.to_string() } else { format!("{stem}-{n}") };
+        match ext {
+            Some(ext) => dir.join(format!("{stem}.{ext}")),
+            None => dir.join(stem),
+        }
+    };
+    (1..).map(name).find(|path| !path.exists() && !path.with_extension("json").exists()).expect("a free name")
+}

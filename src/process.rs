@@ -1,13 +1,15 @@
 //! `mattecam process`: a file (or any source) in, composited video or images out, with every input checked
-//! before any work starts.
+//! before any work starts; then the engine runs it, every frame.
 
 use std::path::PathBuf;
 
-use crate::composite::{CompositeError, CompositeSettings, Compositor, CompositorKind};
+use crate::composite::CompositeSettings;
+use crate::composite::background::Pacing;
+use crate::compositor::{self, CompositorError, CompositorKind};
+use crate::engine::{CompositorSetup, Engine, EngineConfig, ModelInput, SinkWriter, SourceInput};
 use crate::filter::temporal::TemporalMode;
 use crate::infer::{self, InferError, MatterOptions, ModelKind};
 use crate::models::{self, ManifestError};
-use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::plate::{Plate, PlateError, PlateOptions, PlatedMatter};
 use crate::sink::{self, SinkError, png};
 use crate::source::{self, SourceError, SourceSpec};
@@ -21,7 +23,7 @@ pub enum ProcessError {
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
-    Composite(#[from] CompositeError),
+    Composite(#[from] CompositorError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -61,7 +63,7 @@ pub struct ProcessOptions {
 
 /// A started run, and what the user should be told about how it runs.
 pub struct Started {
-    pub pipeline: Pipeline,
+    pub engine: Engine,
     /// "cpu" or "gpu (adapter)".
     pub compositor: String,
     /// Why the GPU was not used when it was the default.
@@ -99,7 +101,7 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         spec.check_background(&background)?;
     }
     let composite = CompositeSettings { background, ..options.composite.clone() };
-    let (compositor, compositor_notice) = Compositor::open(options.compositor, composite)?;
+    let (compositor, compositor_notice) = compositor::open(options.compositor, composite.clone(), Pacing::OnePerFrame)?;
     let compositor_name = compositor.describe();
     let model_file = match &options.model_file {
         Some(path) => path.clone(),
@@ -138,12 +140,16 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         sink::create_parent(dir)?;
         sinks.push(Box::new(png::PngSequenceSink::create(dir, png::Content::Alpha)?));
     }
-    let config =
-        PipelineConfig { matters, temporal: options.temporal, compositor, sinks, max_frames: options.max_frames };
-    Ok(Started {
-        pipeline: Pipeline::start(source, config),
-        compositor: compositor_name,
-        compositor_notice,
-        model_notice,
-    })
+    let config = EngineConfig {
+        source: SourceInput::File(source),
+        model: ModelInput::Opened(matters),
+        temporal: options.temporal,
+        composite,
+        compositor: CompositorSetup::Opened(compositor),
+        plate: None,
+        writer: Some(SinkWriter::new(sinks)),
+        max_frames: options.max_frames,
+        notify: std::sync::Arc::new(|| {}),
+    };
+    Ok(Started { engine: Engine::start(config), compositor: compositor_name, compositor_notice, model_notice })
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::composite::CompositeSettings;
 use crate::composite::background::DEFAULT_BLUR_RADIUS_PX;
+use crate::engine::{ModelChoice, SourceChoice};
 use crate::filter::temporal::TemporalMode;
-use crate::live::{ModelChoice, SourceChoice};
 use crate::sink::{DEFAULT_CRF, Format};
 
 /// Key of the settings in eframe's storage.
@@ -25,7 +25,7 @@ pub struct AppSettings {
     pub show_stats: bool,
     pub snapshot_dir: PathBuf,
     pub recording: RecordingSettings,
-    pub plate: crate::live::PlateSettings,
+    pub plate: crate::engine::PlateSettings,
 }
 
 /// How the record button records.

@@ -349,13 +349,13 @@ fn ctrl_c_on_a_file_run_keeps_what_was_done() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run has started writing, then interrupt it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !out_dir.join("o.partial.mp4").exists() {
-        assert!(std::time::Instant::now() < deadline, "no partial output appeared");
+    // Wait until the run has frames on disk (however long that takes here), then interrupt it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let working = out_dir.join("o.partial.mp4");
+    while std::fs::metadata(&working).map_or(0, |m| m.len()) < 20_000 {
+        assert!(std::time::Instant::now() < deadline, "no frames reached the disk");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
@@ -365,7 +365,7 @@ fn ctrl_c_on_a_file_run_keeps_what_was_done() {
     let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["o.mp4"], "left {left:?}");
     let (frames, _) = ffprobe_frames(&out);
-    assert!(frames > 0 && frames < 200, "{frames} frames");
+    assert!(frames > 0 && frames < 433, "{frames} frames: some, not the whole clip");
 }
 
 /// The setup refuses a file whose sha256 differs from the manifest, and `mattecam models` flags one.

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
-use mattecam::composite::cpu::{blend, box_blur_planes, over};
-use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor};
+use mattecam::composite::background::box_blur_planes;
+use mattecam::composite::output::{blend, over};
+use mattecam::composite::{Background, Composite, CompositeSettings, CpuCompositor, Picture};
 use mattecam::filter::temporal::{OFD_TOLERANCE, TemporalFilter, TemporalMode, ema, ofd};
 use mattecam::frame::{Frame, Matte};
 use mattecam::sink::{Partial, SinkError};
@@ -28,9 +29,10 @@ fn composite_cpu(background: Background, f: &Frame, alpha: &[u8], foreground: Op
         ..Default::default()
     };
     let settings = CompositeSettings { background, ..Default::default() };
-    let mut alpha_out = Vec::new();
-    CpuCompositor::new(settings).unwrap().composite(f, &matte, &mut alpha_out, out).unwrap();
-    assert_eq!(alpha_out, alpha, "8-bit alpha survives the round trip through f32");
+    let mut picture = Picture::default();
+    CpuCompositor::new(settings).unwrap().composite(f, &matte, &mut picture).unwrap();
+    assert_eq!(picture.alpha, alpha, "8-bit alpha survives the round trip through f32");
+    *out = picture.composite;
 }
 
 fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Frame {
@@ -347,25 +349,51 @@ fn source_specs_parse_and_missing_inputs_name_the_file() {
     assert!(matches!(err, SourceError::NotFound(_)) && err.to_string().contains("no/such/clip.mp4"), "{err}");
 }
 
+/// A camera that is not there is a clear error on any machine: with no camera at all it offers another
+/// source; past the last camera found it says how many there are.
 #[test]
-fn no_camera_is_a_clear_error_and_an_empty_list() {
-    // This machine has no camera; where one exists the test only checks that listing works.
+fn a_missing_camera_is_a_clear_error() {
     let cameras = mattecam::source::camera::list_cameras();
-    if cameras.is_empty() {
-        let err = mattecam::source::open(&SourceSpec::Camera { index: 0 }).err().expect("no camera, yet it opened");
-        assert!(matches!(err, SourceError::NoCamera), "{err}");
-        assert!(err.to_string().contains("demo"), "the message offers another source: {err}");
+    let index = cameras.iter().map(|c| c.index).max().map_or(0, |i| i + 1);
+    let err = mattecam::source::open(&SourceSpec::Camera { index }).err().expect("no such camera, yet it opened");
+    match &err {
+        SourceError::NoCamera => {
+            assert!(cameras.is_empty(), "cameras were listed, yet opening says there are none");
+            assert!(err.to_string().contains("demo"), "the message offers another source: {err}");
+        }
+        SourceError::NoSuchCamera { index: asked, count } => {
+            assert_eq!((*asked, *count), (index, cameras.len()));
+            assert!(err.to_string().contains("mattecam sources"), "{err}");
+        }
+        other => panic!("camera {index} that does not exist: {other}"),
     }
 }
 
+/// The synthetic scene draws what its definition says (pixels computed by hand), moves from frame to
+/// frame, and ends at its limit.
 #[test]
-fn synthetic_source_is_deterministic() {
-    let mut a = SyntheticSource::new(32, 24, 30.0, Some(3));
-    let mut b = SyntheticSource::new(32, 24, 30.0, Some(3));
-    for _ in 0..3 {
-        assert_eq!(a.next_frame(Vec::new()).unwrap().unwrap().rgb, b.next_frame(Vec::new()).unwrap().unwrap().rgb);
-    }
-    assert!(a.next_frame(Vec::new()).unwrap().is_none());
+fn synthetic_source_draws_its_scene() {
+    let (w, h) = (64u32, 48u32);
+    let mut source = SyntheticSource::new(w, h, 30.0, Some(4));
+    let frames: Vec<Frame> = std::iter::from_fn(|| source.next_frame(Vec::new()).unwrap()).collect();
+    assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    let pixel = |f: &Frame, x: u32, y: u32| -> [u8; 3] {
+        let i = ((y * w + x) * 3) as usize;
+        [f.rgb[i], f.rgb[i + 1], f.rgb[i + 2]]
+    };
+    let f3 = &frames[3];
+    // Frame 3: the disc (radius h/4 = 12) is centred at (16 + 3*7, 24 + 15 % 13 - 6) = (37, 20).
+    assert_eq!(pixel(f3, 37, 20), [240, 200, 160]);
+    assert_eq!(pixel(f3, 37 + 12, 20), [240, 200, 160]);
+    // The bar (4 wide) starts at x = 64 - 33 = 31; at the bottom row the disc is far.
+    assert_eq!(pixel(f3, 32, 47), [40, 40, 200]);
+    // The backdrop is the gradient (x * 200 / w + 20, y * 200 / h + 20, 90).
+    assert_eq!(pixel(f3, 0, 0), [20, 20, 90]);
+    assert_eq!(pixel(f3, 63, 47), [216, 215, 90]);
+    // Frame 0's disc is elsewhere: at (16, 18).
+    assert_eq!(pixel(&frames[0], 16, 18), [240, 200, 160]);
+    assert_ne!(pixel(&frames[0], 37, 20), [240, 200, 160]);
+    assert!(source.next_frame(Vec::new()).unwrap().is_none(), "the limit ends the stream");
 }
 
 #[test]
@@ -625,7 +653,7 @@ fn plate_assistance_clears_what_matches_the_plate_keeps_the_person_and_restores_
 
 #[test]
 fn a_perturbed_plate_is_shifted_scaled_and_noisy_as_asked() {
-    use mattecam::plate::Perturbation;
+    use mattecam::eval::Perturbation;
     let Some(room) = room() else { return };
     let (w, h) = (room.width as usize, room.height as usize);
     let exact = Perturbation::default().apply(&room);

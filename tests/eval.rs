@@ -288,7 +288,7 @@ fn flicker_on_real_video_needs_no_ground_truth() {
 /// (2 px shift, gain 1.03, noise sigma 2) it does not rise; and the plate-free run is what it was.
 #[test]
 fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with_a_drifted_one() {
-    use mattecam::plate::Perturbation;
+    use mattecam::eval::Perturbation;
     let Some(shared) = shared() else { return };
     let spec = dataset::SynthSpec {
         cutouts: vec![shared.join("cutouts/bgmv1_0001.png")],
@@ -314,7 +314,7 @@ fn plate_assistance_lowers_the_error_with_the_exact_plate_and_not_raises_it_with
 
 /// MODNet on the CPU with area upsampling, no temporal filter, behind the plate stage (which does nothing
 /// without a plate), as `mattecam eval` runs it.
-fn modnet_predictor(sample_plate: Option<mattecam::plate::Perturbation>) -> mattecam::eval::Predictor {
+fn modnet_predictor(sample_plate: Option<mattecam::eval::Perturbation>) -> mattecam::eval::Predictor {
     use mattecam::infer::ModelKind;
     use mattecam::plate::{PlateOptions, PlatedMatter};
     let model =
@@ -322,7 +322,7 @@ fn modnet_predictor(sample_plate: Option<mattecam::plate::Perturbation>) -> matt
     mattecam::eval::Predictor {
         matter: Box::new(PlatedMatter::new(model, None, PlateOptions::default())),
         temporal: mattecam::filter::temporal::TemporalMode::Off,
-        alpha: mattecam::composite::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
+        alpha: mattecam::compositor::AlphaStage::Cpu(Box::new(mattecam::composite::AlphaUpsampler::new(
             mattecam::composite::Upsample::Area,
         ))),
         sample_plate,

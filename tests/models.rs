@@ -6,14 +6,12 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use mattecam::composite::{AlphaUpsampler, Background, CompositeSettings, Compositor, CpuCompositor, Upsample};
+use mattecam::composite::{AlphaUpsampler, Background, CompositeSettings, Upsample};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::{Frame, Matte};
 use mattecam::infer::{self, InferError, Matter, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
-use mattecam::pipeline::{Pipeline, PipelineConfig};
 use mattecam::sink::png::{Content, PngSequenceSink};
 use mattecam::source::image::load_rgb;
-use mattecam::source::synthetic::SyntheticSource;
 
 /// Demo frames with torso points of their three people and points of plain background (1080x720; the
 /// clip cuts between scenes, so each frame has its own).
@@ -185,31 +183,29 @@ fn cuda_request_without_cuda_support_falls_back_to_cpu_and_says_why() {
     }
 }
 
-fn cpu_compositor(settings: CompositeSettings) -> Compositor {
-    Compositor::Cpu(Box::new(CpuCompositor::new(settings).unwrap()))
-}
-
 #[test]
 fn file_pipeline_writes_every_frame_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frames");
     let alpha_out = dir.path().join("alpha");
     let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
-    let config = PipelineConfig {
-        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
-        temporal: TemporalMode::Ofd,
-        compositor: cpu_compositor(CompositeSettings {
+    let summary = file_engine(
+        source,
+        vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
+        TemporalMode::Ofd,
+        CompositeSettings {
             background: Background::Color([0, 255, 0]),
             upsample: Upsample::Area,
             ..Default::default()
-        }),
-        sinks: vec![
+        },
+        vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(PngSequenceSink::create(&alpha_out, Content::Alpha).unwrap()),
         ],
-        max_frames: Some(8),
-    };
-    let summary = Pipeline::start(source, config).wait().unwrap();
+        Some(8),
+    )
+    .wait()
+    .unwrap();
     assert_eq!(summary.stats.frames_read, 8);
     assert_eq!(summary.stats.frames_written, 8);
     assert_eq!(summary.stats.frames_dropped, 0);
@@ -235,8 +231,8 @@ struct CollectingSink {
 }
 
 impl mattecam::sink::Sink for CollectingSink {
-    fn write(&mut self, output: &mattecam::sink::Output) -> Result<(), mattecam::sink::SinkError> {
-        self.written.lock().unwrap().push((output.frame.seq, output.alpha.clone()));
+    fn write(&mut self, output: mattecam::sink::SinkFrame<'_>) -> Result<(), mattecam::sink::SinkError> {
+        self.written.lock().unwrap().push((output.frame.seq, output.alpha.to_vec()));
         Ok(())
     }
     fn finish(&mut self) -> Result<(), mattecam::sink::SinkError> {
@@ -251,15 +247,17 @@ impl mattecam::sink::Sink for CollectingSink {
 fn alphas_with_sessions(sessions: usize, frames: u64) -> Vec<(u64, Vec<u8>)> {
     let options = MatterOptions { ref_size: Some(256), ..cpu_options() };
     let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let config = PipelineConfig {
-        matters: infer::open_matters(ModelKind::Modnet, &model_file(ModelKind::Modnet), &options, sessions).unwrap(),
-        temporal: TemporalMode::Ofd,
-        compositor: cpu_compositor(CompositeSettings::default()),
-        sinks: vec![Box::new(CollectingSink { written: written.clone(), path: "collected".into() })],
-        max_frames: Some(frames),
-    };
     let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
-    Pipeline::start(source, config).wait().unwrap();
+    file_engine(
+        source,
+        infer::open_matters(ModelKind::Modnet, &model_file(ModelKind::Modnet), &options, sessions).unwrap(),
+        TemporalMode::Ofd,
+        CompositeSettings::default(),
+        vec![Box::new(CollectingSink { written: written.clone(), path: "collected".into() })],
+        Some(frames),
+    )
+    .wait()
+    .unwrap();
     std::sync::Arc::try_unwrap(written).unwrap().into_inner().unwrap()
 }
 
@@ -292,53 +290,27 @@ fn recurrent_and_plate_models_refuse_parallel_sessions() {
 }
 
 #[test]
-fn live_source_drops_stale_frames_instead_of_falling_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    // 60 fps in real time, far faster than MODNet runs on a CPU.
-    let source = Box::new(SyntheticSource::live(640, 360, 60.0, Some(60)));
-    let config = PipelineConfig {
-        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
-        temporal: TemporalMode::Off,
-        compositor: cpu_compositor(CompositeSettings {
-            background: Background::Blur { radius_px: 8 },
-            upsample: Upsample::Bilinear,
-            ..Default::default()
-        }),
-        sinks: vec![Box::new(PngSequenceSink::create(&dir.path().join("o"), Content::Alpha).unwrap())],
-        max_frames: None,
-    };
-    let summary = Pipeline::start(source, config).wait().unwrap();
-    let s = &summary.stats;
-    assert_eq!(s.frames_read, 60);
-    assert!(s.frames_dropped > 0, "a live source must drop frames the model cannot keep up with");
-    assert_eq!(
-        s.frames_written + s.frames_dropped,
-        s.frames_read,
-        "every frame is either written or counted as dropped"
-    );
-}
-
-#[test]
 fn failing_stage_leaves_no_output_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frames");
     // A source whose frame size changes mid-stream makes the single-image sink fail on the second frame.
     let source = mattecam::source::open(&"demo".parse().unwrap()).unwrap();
-    let config = PipelineConfig {
-        matters: vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
-        temporal: TemporalMode::Off,
-        compositor: cpu_compositor(CompositeSettings {
+    let engine = file_engine(
+        source,
+        vec![infer::open_matter(ModelKind::Modnet, &model_file(ModelKind::Modnet), &cpu_options()).unwrap()],
+        TemporalMode::Off,
+        CompositeSettings {
             background: Background::Transparent { premultiplied: false },
             upsample: Upsample::Area,
             ..Default::default()
-        }),
-        sinks: vec![
+        },
+        vec![
             Box::new(PngSequenceSink::create(&out, Content::Composite).unwrap()),
             Box::new(mattecam::sink::png::SinglePngSink::create(&dir.path().join("one.png")).unwrap()),
         ],
-        max_frames: Some(3),
-    };
-    let err = Pipeline::start(source, config).wait().expect_err("a second frame into one PNG must fail");
+        Some(3),
+    );
+    let err = engine.wait().expect_err("a second frame into one PNG must fail");
     assert!(err.to_string().contains("single image"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "partial outputs left behind: {left:?}");

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use common::*;
 use mattecam::bench::process_stats;
-use mattecam::composite::{Background, CompositeSettings, Compositor, CompositorKind};
+use mattecam::composite::{Background, CompositeSettings};
+use mattecam::engine::Engine;
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind};
-use mattecam::pipeline::{Pipeline, PipelineConfig};
 use mattecam::sink::DiscardSink;
 use mattecam::source::synthetic::SyntheticSource;
 
@@ -23,7 +23,7 @@ struct CountingAllocator;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// The pipeline's named stage threads, and the session threads of a two-session pipeline.
+/// The engine's named stage threads, and the session threads of a two-session run.
 const STAGE_THREADS: [&str; 6] = ["source", "infer", "composite", "sink", "infer-1", "infer-2"];
 
 thread_local! {
@@ -89,26 +89,19 @@ fn small_modnet() -> MatterOptions {
     MatterOptions { ref_size: Some(64), ..cpu_options() }
 }
 
-/// The app's pipeline on the synthetic scene (as fast as it goes) with the OFD filter, the CPU compositor
-/// over a blurred background and a sink that discards.
-fn start_pipeline(kind: ModelKind, options: &MatterOptions, sessions: usize, frames: u64) -> Pipeline {
+/// The engine on the synthetic scene (as fast as it goes) with the OFD filter, the CPU compositor over a
+/// blurred background and a sink that discards.
+fn start_pipeline(kind: ModelKind, options: &MatterOptions, sessions: usize, frames: u64) -> Engine {
     let matters = infer::open_matters(kind, &model_file(kind), options, sessions).expect("model opens");
     let settings = CompositeSettings { background: Background::Blur { radius_px: 8 }, ..Default::default() };
-    let (compositor, _) = Compositor::open(CompositorKind::Cpu, settings).expect("CPU compositor");
-    let config = PipelineConfig {
-        matters,
-        temporal: TemporalMode::Ofd,
-        compositor,
-        sinks: vec![Box::new(DiscardSink::default())],
-        max_frames: Some(frames),
-    };
-    Pipeline::start(Box::new(SyntheticSource::new(160, 96, 30.0, None)), config)
+    let source = Box::new(SyntheticSource::new(160, 96, 30.0, None));
+    file_engine(source, matters, TemporalMode::Ofd, settings, vec![Box::new(DiscardSink::default())], Some(frames))
 }
 
-/// Waits until the pipeline has written `frames` frames (or ended).
-fn wait_written(pipeline: &Pipeline, frames: u64) -> u64 {
+/// Waits until the engine has written `frames` frames (or ended).
+fn wait_written(pipeline: &Engine, frames: u64) -> u64 {
     loop {
-        let written = pipeline.stats().frames_written;
+        let written = pipeline.snapshot().frames_written;
         if written >= frames || pipeline.is_finished() {
             return written;
         }

@@ -1,5 +1,5 @@
-//! The live app: the headless session (threads, rebuilds, latency and drop counters), the window's panels
-//! driven with egui_kittest, settings persistence, snapshots, and the real window under Xvfb.
+//! The window: its panels driven with egui_kittest, settings persistence, snapshots, and the real window
+//! under Xvfb (the engine behind it has its own tests in `engine.rs`).
 
 mod common;
 
@@ -13,182 +13,19 @@ use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mattecam::composite::background::Background;
-use mattecam::composite::{CompositeSettings, View};
+use mattecam::composite::{CompositeSettings, CpuCompositor, View};
+use mattecam::engine::snapshot::{SnapshotJob, write_snapshot};
+use mattecam::engine::{EngineStatus, ModelChoice, ModelState, SourceChoice, SourceState};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::Frame;
-use mattecam::infer::{ModelKind, ProviderRequest};
-use mattecam::live::snapshot::{SnapshotJob, write_snapshot};
-use mattecam::live::{
-    LiveConfig, LiveSession, LiveStatus, ModelChoice, ModelState, RETRY_INTERVAL, SourceChoice, SourceState,
-};
+use mattecam::frame::Output;
+use mattecam::infer::ModelKind;
+use mattecam::record::live::RecordingView;
 use mattecam::settings::AppSettings;
 use mattecam::source::camera::CameraDescription;
 use mattecam::ui::app::resolve_source;
 use mattecam::ui::command::{Command, FileTarget, shortcut_commands};
-use mattecam::ui::controls::{PanelView, RecordingView, banner_ui, controls_ui};
-
-// ---------------------------------------------------------------------------------------------------
-// The live session, headless.
-
-fn small_rvm() -> ModelChoice {
-    ModelChoice {
-        kind: ModelKind::Rvm,
-        downsample_ratio: 0.25,
-        provider: ProviderRequest::Cpu,
-        threads: 2,
-        ..Default::default()
-    }
-}
-
-fn session(source: SourceChoice, model: ModelChoice, temporal: TemporalMode) -> LiveSession {
-    LiveSession::start(LiveConfig { source, model, temporal, plate: Default::default(), notify: Arc::new(|| {}) })
-}
-
-fn wait_for(session: &LiveSession, what: &str, timeout: Duration, done: impl Fn(&LiveStatus) -> bool) -> LiveStatus {
-    let started = Instant::now();
-    loop {
-        let status = session.status();
-        if done(&status) {
-            return status;
-        }
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}; status: {status:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A 60 fps live source, a model slower than that, and a consumer that shows a frame every 60 ms: frames
-/// are dropped at both slots and counted, every captured frame is accounted for, and the end-to-end
-/// latency is at least one inference and bounded.
-#[test]
-fn live_session_counts_drops_and_measures_latency() {
-    let live = session(SourceChoice::Synthetic { width: 640, height: 360, fps: 60.0 }, small_rvm(), TemporalMode::Ofd);
-    let started = Instant::now();
-    let mut shown = 0;
-    while shown < 25 {
-        assert!(started.elapsed() < Duration::from_secs(60), "only {shown} frames in 60 s");
-        let Some(frame) = live.wait_latest(Duration::from_secs(1)) else { continue };
-        assert_eq!((frame.frame.width, frame.frame.height), (640, 360));
-        assert!(frame.matte.width > 0 && frame.matte.alpha.len() == frame.matte.pixel_count());
-        live.record_presented(&frame.frame, 1.0);
-        live.recycle(frame);
-        shown += 1;
-        std::thread::sleep(Duration::from_millis(60));
-    }
-    let stats = live.stats_view();
-    let status = live.status();
-    assert_eq!(status.model_state, ModelState::Ready);
-    assert_eq!(status.provider.as_ref().map(|p| p.name), Some("CPU"));
-    eprintln!("{stats:?}");
-    assert_eq!(stats.frames_presented, 25);
-    assert!(stats.capture_fps > 30.0, "capture at {:.1} fps", stats.capture_fps);
-    assert!(stats.infer_ms > 0.0);
-    assert!(stats.dropped_before_infer > 0, "a 60 fps source must outrun the model");
-    // Every captured frame was inferred or dropped (one may be in flight).
-    let accounted = stats.frames_inferred + stats.dropped_before_infer;
-    assert!(stats.frames_captured.abs_diff(accounted) <= 2, "captured {} vs {accounted}", stats.frames_captured);
-    // Every inferred frame was shown, dropped before the screen, or is held by OFD or the slot.
-    let shown_or_dropped = stats.frames_presented + stats.dropped_before_present;
-    assert!(stats.frames_inferred >= shown_or_dropped && stats.frames_inferred - shown_or_dropped <= 3);
-    assert_eq!(stats.dropped_frames(), stats.dropped_before_infer + stats.dropped_before_present);
-    assert!(
-        stats.latency_ms_p50 >= stats.infer_ms * 0.9,
-        "latency {} < inference {}",
-        stats.latency_ms_p50,
-        stats.infer_ms
-    );
-    assert!(stats.latency_ms_max < 5_000.0 && stats.latency_ms_p50 <= stats.latency_ms_max);
-    assert_eq!(stats.history.len(), 25);
-    assert!(stats.history[1..].iter().all(|t| t.interval_ms >= 55.0), "frames were shown 60 ms apart");
-}
-
-/// Model, temporal filter and source change while the session runs; a missing camera is reported and
-/// retried, an unreadable file is reported and not retried, and the session recovers on a good source.
-#[test]
-fn live_session_rebuilds_stages_and_reports_lost_sources() {
-    let mut live =
-        session(SourceChoice::Synthetic { width: 320, height: 180, fps: 30.0 }, small_rvm(), TemporalMode::Off);
-    wait_for(&live, "RVM", Duration::from_secs(30), |s| s.model_state == ModelState::Ready);
-    assert!(live.wait_latest(Duration::from_secs(10)).is_some());
-
-    live.set_model(ModelChoice { kind: ModelKind::Modnet, ref_size: 256, ..small_rvm() });
-    assert_eq!(live.status().model_state, ModelState::Loading);
-    assert!(live.status().is_busy());
-    let status = wait_for(&live, "MODNet", Duration::from_secs(30), |s| s.model_state == ModelState::Ready);
-    assert_eq!(status.model.kind, ModelKind::Modnet);
-    // The frames now come from MODNet (RVM also predicts the foreground colours).
-    let frame = live.wait_latest(Duration::from_secs(10)).expect("frames after the model change");
-    let frame =
-        if frame.matte.foreground.is_some() { live.wait_latest(Duration::from_secs(10)).unwrap() } else { frame };
-    assert!(frame.matte.foreground.is_none());
-    live.set_temporal(TemporalMode::Ema);
-    assert_eq!(live.status().temporal, TemporalMode::Ema);
-    assert!(live.wait_latest(Duration::from_secs(10)).is_some());
-
-    // No camera here: "lost", retried on a schedule, the session alive.
-    live.set_source(SourceChoice::Camera { index: 7, mode: None });
-    let status = wait_for(&live, "the camera to be reported lost", Duration::from_secs(10), |s| {
-        matches!(s.source_state, SourceState::Lost { .. })
-    });
-    let SourceState::Lost { reason, retry_at } = status.source_state else { unreachable!() };
-    assert!(reason.contains("camera"), "{reason}");
-    assert!(retry_at <= Instant::now() + RETRY_INTERVAL);
-    // The retry happens: the state is written again with a later retry time.
-    wait_for(
-        &live,
-        "a retry",
-        RETRY_INTERVAL * 3,
-        |s| matches!(&s.source_state, SourceState::Lost { retry_at: later, .. } if *later > retry_at),
-    );
-
-    live.set_source(SourceChoice::Video { path: PathBuf::from("/nonexistent/clip.mp4") });
-    let status = wait_for(&live, "the file to fail", Duration::from_secs(10), |s| {
-        matches!(s.source_state, SourceState::Failed(_))
-    });
-    let SourceState::Failed(reason) = status.source_state else { unreachable!() };
-    assert!(reason.contains("/nonexistent/clip.mp4"), "{reason}");
-
-    live.set_source(SourceChoice::Image { path: fetched("assets/hires.jpg") });
-    let status = wait_for(&live, "the image", Duration::from_secs(10), |s| s.source_state == SourceState::Running);
-    let info = status.source_info.expect("info once running");
-    // (A frame of the earlier source may still be waiting in the slot.)
-    let started = Instant::now();
-    loop {
-        let frame = live.wait_latest(Duration::from_secs(20)).expect("a still image is streamed");
-        let size = (frame.frame.width, frame.frame.height);
-        live.recycle(frame);
-        if size == (info.width, info.height) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "no frame of the image");
-    }
-    assert!(live.wait_latest(Duration::from_secs(20)).is_some(), "the still keeps coming");
-}
-
-/// A video file is looped: more frames come out than the file holds.
-#[test]
-fn live_session_loops_a_video_file() {
-    let dir = tempfile::tempdir().unwrap();
-    cut_demo_clip(dir.path(), 1);
-    let clip = dir.path().join("fast.mp4");
-    let live = session(
-        SourceChoice::Video { path: clip },
-        ModelChoice { kind: ModelKind::Modnet, ref_size: 256, ..small_rvm() },
-        TemporalMode::Off,
-    );
-    let status = wait_for(&live, "the clip", Duration::from_secs(20), |s| s.source_state == SourceState::Running);
-    let frames_in_file = status.source_info.unwrap().frame_count.expect("a file has a frame count");
-    let started = Instant::now();
-    while live.stats_view().frames_captured <= frames_in_file + 5 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the clip did not loop: {:?} {:?}",
-            live.status(),
-            live.stats_view().frames_captured
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(live.status().source_state, SourceState::Running);
-}
+use mattecam::ui::controls::{PanelView, banner_ui, controls_ui};
 
 // ---------------------------------------------------------------------------------------------------
 // Snapshots.
@@ -202,6 +39,15 @@ fn demo_live_frame() -> (Frame, mattecam::frame::Matte) {
     (frame, matte)
 }
 
+/// The engine's output for a frame and matte: composited once with `settings`, as the window gets it.
+fn output_of(frame: Frame, matte: mattecam::frame::Matte, settings: &CompositeSettings) -> Arc<Output> {
+    let mut output = Output { mirror: settings.mirror, transparent: settings.transparent(), ..Default::default() };
+    CpuCompositor::new(settings.clone()).unwrap().composite(&frame, &matte, &mut output.picture).unwrap();
+    output.frame = frame;
+    output.matte = matte;
+    Arc::new(output)
+}
+
 #[test]
 fn snapshot_writes_the_composite_and_the_cutout() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,15 +58,19 @@ fn snapshot_writes_the_composite_and_the_cutout() {
         mirror: true,
         ..Default::default()
     };
-    let job = SnapshotJob { frame: frame.clone(), matte, settings, dir: dir.path().join("shots") };
+    let output = output_of(frame.clone(), matte, &settings);
+    let job = SnapshotJob { output: Arc::clone(&output), dir: dir.path().join("shots") };
     let files = write_snapshot(&job).unwrap();
-    let composite = image::open(&files.composite).unwrap();
+    let shown = image::open(&files.composite).unwrap();
     let cutout = image::open(&files.cutout).unwrap();
-    // Full size (not the split view), RGB and RGBA.
-    assert_eq!((composite.width(), composite.height()), (frame.width, frame.height));
-    assert_eq!(composite.color(), image::ColorType::Rgb8);
+    // What the window shows (here the split view), and the full-size RGBA cutout.
+    let split = output.picture.split.as_ref().unwrap();
+    assert_eq!((shown.width(), shown.height()), (split.width, split.height));
+    assert_eq!(shown.to_rgb8().as_raw(), &split.pixels, "the snapshot is the picture on screen, exactly");
     assert_eq!(cutout.color(), image::ColorType::Rgba8);
-    let (composite, cutout) = (composite.to_rgb8(), cutout.to_rgba8());
+    assert_eq!((cutout.width(), cutout.height()), (frame.width, frame.height));
+    let (composite, cutout) = (output.picture.composite.clone(), cutout.to_rgba8());
+    let composite = image::RgbImage::from_raw(composite.width, composite.height, composite.pixels).unwrap();
     // Where the cutout is clear, the composite shows the colour; where opaque, the same (mirrored) person.
     let clear: Vec<_> = cutout.enumerate_pixels().filter(|(_, _, p)| p[3] == 0).map(|(x, y, _)| (x, y)).collect();
     let opaque: Vec<_> = cutout.enumerate_pixels().filter(|(_, _, p)| p[3] == 255).map(|(x, y, _)| (x, y)).collect();
@@ -231,6 +81,10 @@ fn snapshot_writes_the_composite_and_the_cutout() {
     let source = (y * frame.width + (frame.width - 1 - x)) as usize * 3;
     assert_eq!(composite.get_pixel(x, y).0[..], frame.rgb[source..source + 3]);
     assert_eq!(std::fs::read_dir(dir.path().join("shots")).unwrap().count(), 2, "no partial files");
+    // Two snapshots in the same instant get names of their own.
+    let again = write_snapshot(&job).unwrap();
+    assert_ne!(again.composite, files.composite);
+    assert_eq!(std::fs::read_dir(dir.path().join("shots")).unwrap().count(), 4);
 }
 
 #[test]
@@ -239,7 +93,8 @@ fn snapshot_into_an_unwritable_place_fails_cleanly() {
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, b"x").unwrap();
     let (frame, matte) = demo_live_frame();
-    let job = SnapshotJob { frame, matte, settings: CompositeSettings::default(), dir: blocker.join("shots") };
+    let job =
+        SnapshotJob { output: output_of(frame, matte, &CompositeSettings::default()), dir: blocker.join("shots") };
     let err = write_snapshot(&job).unwrap_err().to_string();
     assert!(err.contains("not-a-folder"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left behind");
@@ -250,14 +105,14 @@ fn snapshot_into_an_unwritable_place_fails_cleanly() {
 
 struct PanelState {
     settings: AppSettings,
-    status: LiveStatus,
+    status: EngineStatus,
     cameras: Vec<CameraDescription>,
     recording: RecordingView,
     commands: Vec<Command>,
 }
 
-fn status_for(settings: &AppSettings) -> LiveStatus {
-    LiveStatus {
+fn status_for(settings: &AppSettings) -> EngineStatus {
+    EngineStatus {
         source: settings.source.clone(),
         source_state: SourceState::Running,
         source_info: None,
@@ -267,6 +122,9 @@ fn status_for(settings: &AppSettings) -> LiveStatus {
         temporal: settings.temporal,
         plate: Default::default(),
         needs_plate: false,
+        composite: settings.composite.clone(),
+        composite_error: None,
+        compositor: "cpu".into(),
     }
 }
 
@@ -413,7 +271,7 @@ fn banner_shows_a_lost_camera_and_notices() {
         SourceState::Lost { reason: "no camera was found".into(), retry_at: Instant::now() + Duration::from_secs(2) };
     let state = (status, vec!["Saved a.png and b.png".to_string()], Vec::<Command>::new());
     let mut harness = Harness::builder().with_size(egui::vec2(900.0, 200.0)).build_ui_state(
-        |ui, (status, notices, commands): &mut (LiveStatus, Vec<String>, Vec<Command>)| {
+        |ui, (status, notices, commands): &mut (EngineStatus, Vec<String>, Vec<Command>)| {
             banner_ui(ui, status, notices, commands);
         },
         state,
@@ -596,14 +454,29 @@ fn xvfb() -> Option<Display> {
 }
 
 fn run_window(display: &Display, args: &[&str]) -> std::process::Output {
+    run_window_with(display, args, &[])
+}
+
+/// The window on `display`, its plates kept in a folder of its own (never the checkout's).
+fn run_window_with(display: &Display, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let runtime_dir = tempfile::tempdir().unwrap();
+    let plates = tempfile::tempdir().unwrap();
     Process::new(mattecam())
         .args(args)
+        .arg("--plates-dir")
+        .arg(plates.path())
+        .envs(envs.iter().copied())
         .env("DISPLAY", &display.name)
         .env_remove("WAYLAND_DISPLAY")
         .env("XDG_RUNTIME_DIR", runtime_dir.path())
         .output()
         .unwrap()
+}
+
+/// The figure the summary line gives after `label`, e.g. `longest UI frame 12 ms`.
+fn summary_figure(stdout: &str, label: &str) -> f64 {
+    let rest = stdout.split(label).nth(1).unwrap_or_else(|| panic!("{label:?} not in {stdout}"));
+    rest.trim_start().split(|c: char| !c.is_ascii_digit() && c != '.').next().unwrap().parse().unwrap()
 }
 
 fn is_colour(p: &[u8], colour: [u8; 3]) -> bool {
@@ -651,6 +524,7 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("screenshot of the window after"), "{stdout}");
     assert!(stdout.contains("Recorded "), "{stdout}");
+    assert!(stdout.contains("composited on cpu"), "lavapipe is a software rasteriser: the CPU composites. {stdout}");
 
     let image = image::open(&shot).unwrap().to_rgb8();
     assert_eq!((image.width(), image.height()), (1280, 760), "the window's size");
@@ -752,48 +626,122 @@ fn window_reports_an_unreadable_source_and_exits_nonzero() {
     assert!(stderr.contains("broken.mp4"), "{stderr}");
 }
 
-/// The plate in the live session: captured after its countdown, saved for the source and resolution,
-/// used by the model at once (each matte carries the plate check), reloaded by a new session on the same
-/// source, and cleared with its file.
+/// One composite reaches the window, the recorder and a snapshot, and the window never waits: with a model
+/// taking 1.5 s a frame (the test stand-in), a recording started from the window, a looping video
+/// background and a threshold slider dragged every frame, the UI thread's longest frame stays far under
+/// what one blocking call on the model would take; and the snapshot (taken as the screenshot is) is the
+/// picture on screen and a frame of the recording, exactly.
 #[test]
-fn live_plate_is_captured_saved_reloaded_and_cleared() {
-    use mattecam::live::{PlatePhase, PlateSettings};
-    let source = SourceChoice::Synthetic { width: 320, height: 192, fps: 30.0 };
-    let start = || {
-        LiveSession::start(LiveConfig {
-            source: source.clone(),
-            model: small_rvm(),
-            temporal: TemporalMode::Off,
-            plate: PlateSettings { countdown_s: 1, frames: 5, ..Default::default() },
-            notify: Arc::new(|| {}),
-        })
+fn window_recording_and_snapshot_show_the_same_picture_and_the_window_never_waits() {
+    let Some(display) = xvfb() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A 12-frame background video: it loops every half second.
+    let clip = dir.path().join("bg.mp4");
+    let made = Process::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(fetched("assets/demovideo.mp4"))
+        .args(["-frames:v", "12", "-vf", "scale=320:-2,hflip", "-an"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (shots, takes, settings_file) =
+        (dir.path().join("shots"), dir.path().join("takes"), dir.path().join("app.ron"));
+    let saved = AppSettings {
+        composite: CompositeSettings { mirror: false, ..Default::default() },
+        show_stats: false,
+        temporal: TemporalMode::Off,
+        ..Default::default()
     };
-    let live = start();
-    wait_for(&live, "the model", Duration::from_secs(60), |s| s.model_state == ModelState::Ready);
-    live.clear_plate();
-    live.capture_plate();
-    wait_for(&live, "the countdown", Duration::from_secs(5), |s| matches!(s.plate.phase, PlatePhase::Countdown { .. }));
-    let status = wait_for(&live, "the plate", Duration::from_secs(60), |s| s.plate.plate.is_some());
-    assert_eq!(status.plate.phase, PlatePhase::Idle);
-    let path = status.plate.path.clone().expect("the plate is saved");
-    assert!(path.is_file() && path.to_string_lossy().contains("320x192"), "{}", path.display());
-    let plate = status.plate.plate.clone().unwrap();
-    assert_eq!((plate.width, plate.height), (320, 192));
-    // The model uses it from the next frames on.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let frame = live.wait_latest(Duration::from_secs(5)).expect("frames keep coming");
-        if frame.matte.plate_check.is_some() {
-            break;
+    let ron = format!("{{\"mattecam.settings\": {}}}", serde_json::to_string(&saved.to_json()).unwrap());
+    std::fs::write(&settings_file, ron).unwrap();
+    let shot = dir.path().join("window.png");
+    let background = format!("video:{}", clip.display());
+    let args = [
+        "--source",
+        "synthetic:320x240@30",
+        "--background",
+        &background,
+        "--frames",
+        "4",
+        "--screenshot",
+        shot.to_str().unwrap(),
+        "--snapshot",
+        "--snapshot-dir",
+        shots.to_str().unwrap(),
+        "--record",
+        "--record-format",
+        "png",
+        "--record-dir",
+        takes.to_str().unwrap(),
+        "--settings",
+        settings_file.to_str().unwrap(),
+        "--drag-settings",
+    ];
+    let output = run_window_with(&display, &args, &[("MATTECAM_TEST_MATTER_DELAY_MS", "1500")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "window run failed: {stderr}{stdout}");
+    let longest_ms = summary_figure(&stdout, "longest UI frame");
+    eprintln!("longest UI frame {longest_ms} ms");
+    assert!(longest_ms < 1000.0, "the UI thread waited {longest_ms} ms: {stdout}");
+
+    // The snapshot's cutout is a frame of the recording, byte for byte.
+    let snapshot: Vec<PathBuf> = std::fs::read_dir(&shots).unwrap().map(|e| e.unwrap().path()).collect();
+    let cutout_path = snapshot.iter().find(|p| p.to_string_lossy().ends_with("-cutout.png")).expect("a cutout");
+    let composite_path =
+        snapshot.iter().find(|p| p.to_string_lossy().ends_with("-composite.png")).expect("a composite");
+    let cutout = image::open(cutout_path).unwrap().to_rgba8();
+    // (The dragged threshold moves the curve: the person is not fully opaque.)
+    let (low, high) = cutout.pixels().fold((255u8, 0u8), |(l, h), p| (l.min(p[3]), h.max(p[3])));
+    assert!(high >= 200 && low == 0, "a real matte: alpha {low}..={high}");
+    let take = std::fs::read_dir(&takes).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).expect("a PNG take");
+    let recorded: Vec<PathBuf> = std::fs::read_dir(&take).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!recorded.is_empty());
+    let same = recorded.iter().filter(|p| image::open(p).unwrap().to_rgba8() == cutout).count();
+    assert!(same > 0, "the snapshot is none of the {} recorded frames", recorded.len());
+
+    // The window shows the snapshot's picture (scaled to fit).
+    let composite = image::open(composite_path).unwrap().to_rgb8();
+    assert_eq!((composite.width(), composite.height()), (320, 240));
+    let screen = image::open(&shot).unwrap().to_rgb8();
+    // Where the picture is: from the middle of the picture area outwards, until the window's background
+    // (the panel colour, three pixels in a row) starts.
+    let clear = screen.get_pixel(2, screen.height() - 2).0;
+    let is_clear = |x: u32, y: u32| screen.get_pixel(x, y).0.iter().zip(clear).all(|(a, b)| a.abs_diff(b) <= 2);
+    let edge = |from: u32, step: i64, limit: u32, at: &dyn Fn(u32) -> bool| {
+        let mut v = from as i64;
+        while v + 3 * step >= 0 && ((v + 3 * step) as u32) < limit && !(1..=3).all(|k| at((v + k * step) as u32)) {
+            v += step;
         }
-        assert!(Instant::now() < deadline, "no matte used the plate");
-    }
-    drop(live);
-    // A new session on the same source and size finds it again.
-    let again = start();
-    let status = wait_for(&again, "the saved plate", Duration::from_secs(60), |s| s.plate.plate.is_some());
-    assert_eq!(status.plate.path.as_deref(), Some(path.as_path()));
-    again.clear_plate();
-    wait_for(&again, "the plate cleared", Duration::from_secs(10), |s| s.plate.plate.is_none());
-    assert!(!path.exists(), "clearing deletes the saved plate");
+        v as u32
+    };
+    let (cx, cy) = ((screen.width() - 330) / 2, screen.height() / 2);
+    let x0 = edge(cx, -1, screen.width(), &|x| is_clear(x, cy));
+    let x1 = edge(cx, 1, screen.width(), &|x| is_clear(x, cy));
+    let y0 = edge(cy, -1, screen.height(), &|y| is_clear(cx, y));
+    let y1 = edge(cy, 1, screen.height(), &|y| is_clear(cx, y));
+    let scale = (x1 - x0 + 1) as f32 / 320.0;
+    assert!(((y1 - y0 + 1) as f32 / scale - 240.0).abs() < 6.0, "picture at {x0}..{x1} x {y0}..{y1}");
+    let (x0, y0) = (x0 as f32, y0 as f32);
+    // Rounding of the placement: the best of a pixel or two either way.
+    let difference = |dx: f32, dy: f32| {
+        let (mut error, mut n) = (0.0, 0.0);
+        for y in (8..232).step_by(6) {
+            for x in (8..312).step_by(6) {
+                let sx = (x0 + dx + (x as f32 + 0.5) * scale) as u32;
+                let sy = (y0 + dy + (y as f32 + 0.5) * scale) as u32;
+                let (a, b) = (composite.get_pixel(x, y).0, screen.get_pixel(sx.min(screen.width() - 1), sy).0);
+                error += a.iter().zip(b).map(|(p, q)| p.abs_diff(q) as f64).sum::<f64>() / 3.0;
+                n += 1.0;
+            }
+        }
+        error / n
+    };
+    let shifts = (-2..=2).flat_map(|dx| (-2..=2).map(move |dy| (dx as f32, dy as f32)));
+    let mean = shifts.map(|(dx, dy)| difference(dx, dy)).fold(f64::MAX, f64::min);
+    eprintln!("window vs snapshot: mean difference {mean:.2} levels");
+    let kept = std::env::temp_dir().join("mattecam-same-picture-window.png");
+    std::fs::copy(&shot, &kept).unwrap();
+    assert!(mean < 6.0, "the window does not show the snapshot's picture: {mean:.2} ({})", kept.display());
 }

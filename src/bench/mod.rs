@@ -6,8 +6,9 @@
 //! 2. pipeline: the app's stage threads (decode, preprocess, inference, temporal filter, composite) into
 //!    a sink that discards, every frame of the clip, as fast as it goes;
 //! 3. recording: the same into an H.264 file;
-//! 4. live: the clip delivered at its frame rate like a camera, through the latest-frame slot, one model
-//!    session as in the window: the latency a viewer sees and the frames the model had to skip;
+//! 4. live: the engine exactly as the window runs it, minus the drawing: the clip played at its frame rate
+//!    and looped like a camera, latest-frame slots, one model session, and a screen that takes the newest
+//!    picture: the latency a viewer sees and the frames the model had to skip;
 //! 5. with `--reference`, `scripts/reference_pipeline.py` on the same clip, model and thread count.
 
 pub mod clip;
@@ -16,15 +17,19 @@ pub mod reference;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::composite::{Background, CompositeSettings, Compositor, CompositorKind};
+use crate::composite::background::Pacing;
+use crate::composite::{Background, CompositeSettings, CompositorKind};
+use crate::compositor;
+use crate::engine::{
+    CompositorSetup, Engine, EngineConfig, EngineError, ModelInput, Received, SinkWriter, SourceChoice, SourceInput,
+    Stage, StageTime, Summary,
+};
 use crate::filter::temporal::TemporalMode;
 use crate::frame::Matte;
 use crate::infer::{self, InferError, MatterOptions, ModelKind};
-use crate::pipeline::{Pipeline, PipelineConfig, PipelineError, Stage, StageTime, Summary};
 use crate::sink::{self, DiscardSink, Sink};
-use crate::source::paced::PacedSource;
 use crate::source::video::VideoSource;
 use crate::source::{FrameSource, SourceSpec};
 use process_stats::CpuTime;
@@ -62,9 +67,9 @@ pub enum BenchError {
     #[error(transparent)]
     Infer(#[from] InferError),
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Engine(#[from] EngineError),
     #[error(transparent)]
-    Composite(#[from] crate::composite::CompositeError),
+    Composite(#[from] crate::compositor::CompositorError),
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
     #[error(transparent)]
@@ -72,7 +77,7 @@ pub enum BenchError {
 }
 
 /// Fewest frames a run may ask for: the warm-up frames plus a few timed ones.
-pub const MIN_FRAMES: u64 = crate::pipeline::stats::WARMUP_FRAMES + 3;
+pub const MIN_FRAMES: u64 = crate::engine::stats::WARMUP_FRAMES + 3;
 
 /// The background both the app's pipeline and the reference composite over by default: the green of the
 /// RVM authors' demo. A colour costs the same in both; a blur would measure the blur.
@@ -210,32 +215,31 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     let (model_only, model_only_ms, provider) = model_only_phase(options, &model_file, &matter_options, &clip)?;
 
     let settings = CompositeSettings { background: options.background.clone(), ..Default::default() };
-    let open_compositor = || Compositor::open(options.compositor, settings.clone()).map(|(c, _)| c);
+    let open_compositor =
+        || compositor::open(options.compositor, settings.clone(), Pacing::OnePerFrame).map(|(c, _)| c);
     let compositor_name = open_compositor()?.describe();
-    let run_phase = |name: &'static str,
-                     source: Box<dyn FrameSource>,
-                     sinks: Vec<Box<dyn Sink>>,
-                     sessions: usize,
-                     stop_after: Option<u64>| {
-        let matters = infer::open_matters(options.model, &model_file, &matter_options, sessions)?;
-        let config = PipelineConfig {
-            matters,
+    let file_run = |source: Box<dyn FrameSource>, sinks: Vec<Box<dyn Sink>>| -> Result<EngineConfig, BenchError> {
+        Ok(EngineConfig {
+            source: SourceInput::File(source),
+            model: ModelInput::Opened(infer::open_matters(
+                options.model,
+                &model_file,
+                &matter_options,
+                options.sessions,
+            )?),
             temporal: options.temporal,
-            compositor: open_compositor()?,
-            sinks,
+            composite: settings.clone(),
+            compositor: CompositorSetup::Opened(open_compositor()?),
+            plate: None,
+            writer: Some(SinkWriter::new(sinks)),
             max_frames: None,
-        };
-        pipeline_phase(name, source, config, stop_after)
+            notify: std::sync::Arc::new(|| {}),
+        })
     };
 
     progress("pipeline");
-    let (pipeline, pipeline_summary) = run_phase(
-        "pipeline",
-        crate::source::open(&clip_spec)?,
-        vec![Box::new(DiscardSink::default())],
-        options.sessions,
-        None,
-    )?;
+    let discard: Vec<Box<dyn Sink>> = vec![Box::new(DiscardSink::default())];
+    let (pipeline, pipeline_summary) = file_phase("pipeline", file_run(crate::source::open(&clip_spec)?, discard)?)?;
     progress("recording (H.264)");
     let recording_path = work.0.join("recording.mp4");
     let recorder = sink::VideoSink::create(
@@ -246,14 +250,24 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         clip::CLIP_FPS,
     )?;
     let (recording, _) =
-        run_phase("recording", crate::source::open(&clip_spec)?, vec![Box::new(recorder)], options.sessions, None)?;
+        file_phase("recording", file_run(crate::source::open(&clip_spec)?, vec![Box::new(recorder)])?)?;
     let live = if options.skip_live {
         None
     } else {
-        progress("live (paced like a camera)");
-        let source = Box::new(PacedSource::open(&clip_spec)?);
+        progress("live (the window's engine, paced like a camera)");
         // One session, as the window runs: what a viewer sees is a frame's latency, not the throughput.
-        Some(run_phase("live", source, vec![Box::new(DiscardSink::default())], 1, Some(options.frames))?)
+        let config = EngineConfig {
+            source: SourceInput::Live(SourceChoice::Video { path: clip.clone() }),
+            model: ModelInput::Opened(infer::open_matters(options.model, &model_file, &matter_options, 1)?),
+            temporal: options.temporal,
+            composite: settings.clone(),
+            compositor: CompositorSetup::Kind(options.compositor),
+            plate: None,
+            writer: None,
+            max_frames: None,
+            notify: std::sync::Arc::new(|| {}),
+        };
+        Some(live_phase(config, options.frames)?)
     };
     let reference = if options.reference {
         progress("reference pipeline (Python)");
@@ -351,12 +365,12 @@ fn model_only_phase(
     let mut matte = Matte::default();
     // As many untimed runs as the pipeline phases leave out.
     for matter in matters.iter_mut() {
-        for _ in 0..crate::pipeline::stats::WARMUP_FRAMES {
+        for _ in 0..crate::engine::stats::WARMUP_FRAMES {
             matter.infer(&frame, &mut matte)?;
         }
     }
     let sessions = matters.len() as u64;
-    let per_session = (options.frames - crate::pipeline::stats::WARMUP_FRAMES).div_ceil(sessions);
+    let per_session = (options.frames - crate::engine::stats::WARMUP_FRAMES).div_ceil(sessions);
     let cpu_before = CpuTime::now();
     let started = Instant::now();
     let runs: Vec<Result<Vec<f32>, InferError>> = std::thread::scope(|scope| {
@@ -398,25 +412,14 @@ fn cpu_per_frame(before: Option<CpuTime>, frames: u64) -> f64 {
     }
 }
 
-/// Runs one pipeline to the end of its source, or until `stop_after` frames were written.
-fn pipeline_phase(
-    name: &'static str,
-    source: Box<dyn FrameSource>,
-    config: PipelineConfig,
-    stop_after: Option<u64>,
-) -> Result<(Phase, Summary), BenchError> {
+/// Runs a file run to the end of its source.
+fn file_phase(name: &'static str, config: EngineConfig) -> Result<(Phase, Summary), BenchError> {
+    let SourceInput::File(source) = &config.source else { unreachable!("a file phase reads a file") };
     let expected = source.info().frame_count;
     let cpu_before = CpuTime::now();
-    let pipeline = Pipeline::start(source, config);
-    if let Some(limit) = stop_after {
-        while !pipeline.is_finished() && pipeline.stats().frames_written < limit {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        pipeline.stop();
-    }
-    let summary = pipeline.wait()?;
+    let summary = Engine::start(config).wait()?;
     let written = summary.stats.frames_written;
-    let wanted = stop_after.or(expected).unwrap_or(written);
+    let wanted = expected.unwrap_or(written);
     if written < wanted.min(MIN_FRAMES) || summary.stats.steady_fps.is_none() {
         return Err(BenchError::Incomplete { phase: name, written });
     }
@@ -424,6 +427,34 @@ fn pipeline_phase(
         fps: summary.stats.steady_fps.unwrap_or_default(),
         frames: written,
         cpu_ms_per_frame: cpu_per_frame(cpu_before, written),
+    };
+    Ok((phase, summary))
+}
+
+/// The live engine until `frames` frames were composited, with a screen that takes the newest picture as
+/// the window does.
+fn live_phase(config: EngineConfig, frames: u64) -> Result<(Phase, Summary), BenchError> {
+    let cpu_before = CpuTime::now();
+    let engine = Engine::start(config);
+    let screen = engine.subscribe_screen();
+    while engine.snapshot().frames_composited < frames && !engine.is_finished() {
+        if let Received::Frame(output) = screen.recv_timeout(std::time::Duration::from_millis(50)) {
+            engine.record_shown(&output);
+        }
+        if let Some(failure) = engine.status().failure() {
+            return Err(BenchError::Clip(failure));
+        }
+    }
+    engine.stop();
+    let summary = engine.wait()?;
+    let composited = summary.stats.frames_composited;
+    if composited < MIN_FRAMES || summary.stats.steady_fps.is_none() {
+        return Err(BenchError::Incomplete { phase: "live", written: composited });
+    }
+    let phase = Phase {
+        fps: summary.stats.steady_fps.unwrap_or_default(),
+        frames: composited,
+        cpu_ms_per_frame: cpu_per_frame(cpu_before, composited),
     };
     Ok((phase, summary))
 }
@@ -469,7 +500,7 @@ impl BenchReport {
         row(&mut out, "pipeline", &self.pipeline);
         row(&mut out, "recording (H.264)", &self.recording);
         if let Some(live) = &self.live {
-            row(&mut out, "live (paced 30 fps)", live);
+            row(&mut out, "live (the window's engine, paced 30 fps)", live);
         }
         if let Some(reference) = &self.reference {
             line(

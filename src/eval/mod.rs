@@ -3,20 +3,22 @@
 
 pub mod dataset;
 pub mod metrics;
+pub mod perturb;
 pub mod report;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
 
-use crate::composite::{AlphaStage, CompositeError};
+use crate::compositor::{AlphaStage, CompositorError};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, Matte};
 use crate::infer::{InferError, Matter};
 use crate::paths::display;
-use crate::plate::{Perturbation, Plate};
+use crate::plate::Plate;
 use crate::source::{FrameSource, SourceError};
 use dataset::{EvalImage, EvalSet};
 use metrics::Plane;
+pub use perturb::Perturbation;
 pub use report::{ItemScores, Report};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +34,7 @@ pub enum EvalError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Composite(#[from] CompositeError),
+    Composite(#[from] CompositorError),
 }
 
 /// Which pixels the metrics cover.

@@ -174,7 +174,7 @@ pub fn save_prediction(
             std::fs::create_dir_all(parent).map_err(|err| write_err(parent, err.to_string()))?;
         }
     }
-    crate::sink::png::write_png(&pha_path, width, height, 1, pred)
+    crate::imageio::write_png(&pha_path, width, height, 1, pred)
         .map_err(|err| write_err(&pha_path, err.to_string()))?;
     let (w, h) = (width as usize, height as usize);
     let mut strip = vec![0u8; w * 3 * h * 3];
@@ -194,6 +194,6 @@ pub fn save_prediction(
             }
         }
     }
-    crate::sink::png::write_png(&compare_path, width * 3, height, 3, &strip)
+    crate::imageio::write_png(&compare_path, width * 3, height, 3, &strip)
         .map_err(|err| write_err(&compare_path, err.to_string()))
 }

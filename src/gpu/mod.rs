@@ -1,9 +1,15 @@
-//! Compositing on the GPU with wgpu compute shaders (`shaders/*.wgsl`): the same steps as
-//! `composite::cpu`, which is its reference in the tests.
+//! Compositing on the GPU with wgpu compute shaders (`shaders/*.wgsl`): the same steps as `composite`,
+//! file for file (`alpha`, `edges`, `background`, `output`), which is its reference in the tests.
 
+pub mod alpha;
+pub mod background;
 pub mod compositor;
 pub mod context;
+pub mod edges;
+pub mod output;
+pub mod pipelines;
 pub mod readback;
+pub mod timer;
 pub mod uniforms;
 
 pub use compositor::GpuCompositor;
@@ -33,4 +39,7 @@ pub enum GpuError {
     MatteSize { matte_w: u32, matte_h: u32, frame_w: u32, frame_h: u32 },
     #[error(transparent)]
     Pixels(#[from] crate::color::ColorError),
+    /// The background's file (shared with the CPU compositor).
+    #[error(transparent)]
+    Background(#[from] crate::composite::CompositeError),
 }

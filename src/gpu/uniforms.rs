@@ -71,8 +71,7 @@ pub struct CompositeParams {
     pub mirror: u32,
     pub background_mirror: u32,
     pub has_foreground: u32,
-    pub display: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 2],
     pub colour: [f32; 4],
 }
 
@@ -88,4 +87,15 @@ pub struct SplitParams {
     pub alpha_mode: u32,
     pub checker_px: u32,
     pub _pad: u32,
+}
+
+/// `shaders/display.wgsl` `DisplayParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct DisplayParams {
+    pub width: u32,
+    pub height: u32,
+    /// 0: opaque, 1: straight alpha, 2: premultiplied.
+    pub mode: u32,
+    pub checker_px: u32,
 }

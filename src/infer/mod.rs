@@ -4,6 +4,7 @@ pub mod bgmv2;
 pub mod modnet;
 pub mod rvm;
 mod session;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 
@@ -148,8 +149,12 @@ pub trait Matter: Send {
     fn provider(&self) -> &ProviderInUse;
 }
 
-/// Opens `kind` from `model_file`, refusing a file whose inputs do not match the kind.
+/// Opens `kind` from `model_file`, refusing a file whose inputs do not match the kind. (With
+/// [`synthetic::DELAY_ENV`] set, a test's stand-in instead.)
 pub fn open_matter(kind: ModelKind, model_file: &Path, options: &MatterOptions) -> Result<Box<dyn Matter>, InferError> {
+    if let Some(stand_in) = synthetic::SyntheticMatter::from_env(kind) {
+        return Ok(Box::new(stand_in));
+    }
     Ok(match kind {
         ModelKind::Modnet => Box::new(modnet::Modnet::open(model_file, options)?),
         ModelKind::Rvm => Box::new(rvm::Rvm::open(model_file, options)?),

@@ -1,7 +1,7 @@
 //! Any model with a plate: every frame, the plate is fitted to the camera's exposure on what the previous
 //! frame's matte called background; BGMv2 gets the compensated plate as its second input, the others get
 //! plate assistance (when on); the background the model is sure of is checked against the plate, and the
-//! verdict travels with the matte ([`PlateCheck`]) to whoever shows it.
+//! verdict is kept for whoever shows it ([`PlatedMatter::last_check`]).
 
 use super::assist::AssistScratch;
 use super::{AlphaGrid, AssistSettings, GainOffset, Plate, Staleness, assist_alpha};
@@ -55,6 +55,8 @@ pub struct PlatedMatter {
     upsampler: AlphaUpsampler,
     full_alpha: Vec<f32>,
     scratch: AssistScratch,
+    /// What the plate stage saw on the last frame (`None` when it had no plate for it).
+    last_check: Option<PlateCheck>,
 }
 
 impl PlatedMatter {
@@ -71,7 +73,13 @@ impl PlatedMatter {
             upsampler: AlphaUpsampler::new(Upsample::Bilinear),
             full_alpha: Vec::new(),
             scratch: AssistScratch::default(),
+            last_check: None,
         }
+    }
+
+    /// What the plate stage saw on the last frame matted, when it had a plate for it.
+    pub fn last_check(&self) -> Option<PlateCheck> {
+        self.last_check
     }
 
     /// Replaces the plate (`None` removes it); the exposure fit starts over.
@@ -119,7 +127,7 @@ fn fit_change(a: &GainOffset, b: &GainOffset) -> f32 {
 
 impl Matter for PlatedMatter {
     fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError> {
-        out.plate_check = None;
+        self.last_check = None;
         let Some(plate) = self.plate.take() else {
             return self.inner.infer(frame, out);
         };
@@ -198,7 +206,7 @@ impl PlatedMatter {
         // The plate's share of the work counts as inference: it is on the same thread, per frame.
         out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!("plate fit {:?}, {staleness:?}, coverage {coverage:.3}", self.fit);
-        out.plate_check = Some(PlateCheck { fit: self.fit, staleness, assisted, coverage });
+        self.last_check = Some(PlateCheck { fit: self.fit, staleness, assisted, coverage });
         Ok(())
     }
 }

@@ -1,16 +1,18 @@
 //! Where composited frames go: video files in the formats editors import, PNG sequences, single PNGs.
 
+pub mod pacer;
 mod partial;
 pub mod png;
 pub mod video;
 
 use std::path::{Path, PathBuf};
 
+pub use pacer::{FramePacer, Placement};
 pub use partial::Partial;
 pub use video::{DEFAULT_CRF, VideoKind, VideoSink};
 
-use crate::composite::{Background, Composite};
-use crate::frame::Frame;
+use crate::composite::Background;
+use crate::frame::{Composite, Frame, Output};
 use crate::paths::display;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +37,27 @@ pub enum SinkError {
     Ffmpeg(#[from] crate::ffmpeg::FfmpegError),
 }
 
-/// One frame's results, as the sinks receive them.
-pub struct Output {
-    pub frame: Frame,
-    /// Alpha at frame size, 8-bit.
-    pub alpha: Vec<u8>,
-    pub composite: Composite,
+/// One frame as the sinks write it: the source frame, the frame-size alpha, and the picture this output
+/// records (the composite, or a cutout derived from the same alpha).
+#[derive(Clone, Copy)]
+pub struct SinkFrame<'a> {
+    pub frame: &'a Frame,
+    pub alpha: &'a [u8],
+    pub picture: &'a Composite,
+}
+
+impl<'a> SinkFrame<'a> {
+    /// The engine's output as composited.
+    pub fn of(output: &'a Output) -> Self {
+        Self { frame: &output.frame, alpha: &output.picture.alpha, picture: &output.picture.composite }
+    }
 }
 
 /// A destination for results. Nothing it writes is visible under its final name until `finish` succeeds:
 /// a sink dropped without `finish` removes what it wrote. A sink whose `write` fails (ffmpeg died, the disk
 /// filled) keeps what it wrote under its final name, playable, and its error says so.
 pub trait Sink: Send {
-    fn write(&mut self, output: &Output) -> Result<(), SinkError>;
+    fn write(&mut self, output: SinkFrame<'_>) -> Result<(), SinkError>;
     fn finish(&mut self) -> Result<(), SinkError>;
     /// Where the result will be, for messages.
     fn path(&self) -> &Path;
@@ -256,7 +266,7 @@ pub struct DiscardSink {
 }
 
 impl Sink for DiscardSink {
-    fn write(&mut self, _output: &Output) -> Result<(), SinkError> {
+    fn write(&mut self, _output: SinkFrame<'_>) -> Result<(), SinkError> {
         self.frames += 1;
         Ok(())
     }

@@ -1,30 +1,13 @@
 //! PNG outputs: one image, a sequence of composited frames, or a sequence of alpha mattes.
 
-use std::io::BufWriter;
 use std::path::Path;
 
-use image::ExtendedColorType;
-use image::ImageEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use super::{Partial, Sink, SinkError, SinkFrame};
 
-use super::{Output, Partial, Sink, SinkError};
-
-/// Writes 8-bit gray, RGB or RGBA pixels as a PNG file.
+/// Writes a PNG (see [`crate::imageio::write_png`]), its failure as a sink's.
 pub fn write_png(path: &Path, width: u32, height: u32, channels: u8, pixels: &[u8]) -> Result<(), SinkError> {
-    let failed = |reason: String| SinkError::Write { path: path.to_path_buf(), reason };
-    let color = match channels {
-        1 => ExtendedColorType::L8,
-        3 => ExtendedColorType::Rgb8,
-        4 => ExtendedColorType::Rgba8,
-        n => return Err(failed(format!("{n} channels cannot be written as PNG"))),
-    };
-    let file = std::fs::File::create(path).map_err(|err| failed(err.to_string()))?;
-    let mut writer = BufWriter::new(file);
-    PngEncoder::new_with_quality(&mut writer, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(pixels, width, height, color)
-        .map_err(|err| failed(err.to_string()))?;
-    let file = writer.into_inner().map_err(|err| failed(err.to_string()))?;
-    file.sync_data().map_err(|err| failed(err.to_string()))
+    crate::imageio::write_png(path, width, height, channels, pixels)
+        .map_err(|err| SinkError::Write { path: path.to_path_buf(), reason: err.to_string() })
 }
 
 /// File name of frame `seq` in a sequence.
@@ -54,12 +37,12 @@ impl PngSequenceSink {
 }
 
 impl Sink for PngSequenceSink {
-    fn write(&mut self, output: &Output) -> Result<(), SinkError> {
+    fn write(&mut self, output: SinkFrame<'_>) -> Result<(), SinkError> {
         let path = self.partial.working().join(frame_file_name(self.written));
         let (w, h) = (output.frame.width, output.frame.height);
         let written = match self.content {
-            Content::Composite => write_png(&path, w, h, output.composite.channels, &output.composite.pixels),
-            Content::Alpha => write_png(&path, w, h, 1, &output.alpha),
+            Content::Composite => write_png(&path, w, h, output.picture.channels, &output.picture.pixels),
+            Content::Alpha => write_png(&path, w, h, 1, output.alpha),
         };
         if let Err(err) = written {
             // Keep the complete frames (a full disk must not cost the take), never a half-written one.
@@ -112,11 +95,11 @@ impl SinglePngSink {
 }
 
 impl Sink for SinglePngSink {
-    fn write(&mut self, output: &Output) -> Result<(), SinkError> {
+    fn write(&mut self, output: SinkFrame<'_>) -> Result<(), SinkError> {
         if self.written {
             return Err(SinkError::SingleImageOverflow(self.partial.target().to_path_buf()));
         }
-        let c = &output.composite;
+        let c = &output.picture;
         write_png(self.partial.working(), c.width, c.height, c.channels, &c.pixels)?;
         self.written = true;
         Ok(())

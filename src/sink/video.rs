@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use super::{Output, Partial, Sink, SinkError};
+use super::{Partial, Sink, SinkError, SinkFrame};
 use crate::ffmpeg::{self, StderrCollector};
 use crate::paths::display;
 
@@ -284,10 +284,10 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl Sink for VideoSink {
-    fn write(&mut self, output: &Output) -> Result<(), SinkError> {
+    fn write(&mut self, output: SinkFrame<'_>) -> Result<(), SinkError> {
         let (pixels, width) = match self.kind {
             VideoKind::H264 { .. } | VideoKind::ProRes4444 | VideoKind::Vp9Alpha { .. } => {
-                let c = &output.composite;
+                let c = &output.picture;
                 let channels = self.kind.input_format().1 as u8;
                 if c.channels != channels {
                     let want = if channels == 4 { "a transparent background" } else { "an opaque background" };
@@ -298,7 +298,7 @@ impl Sink for VideoSink {
                 }
                 (&c.pixels[..], c.width)
             }
-            VideoKind::MatteH264 { .. } => (&output.alpha[..], output.frame.width),
+            VideoKind::MatteH264 { .. } => (output.alpha, output.frame.width),
             VideoKind::SourceH264 { mirror, .. } => {
                 let frame = &output.frame;
                 if mirror {

@@ -6,19 +6,9 @@ use std::time::Instant;
 use super::{FrameSource, SourceError, SourceInfo, is_image_path};
 use crate::frame::Frame;
 
-/// Decodes an image file to packed RGB.
+/// Decodes an image file to packed RGB (see [`crate::imageio::load_rgb`]), its failure as a source's.
 pub fn load_rgb(path: &Path) -> Result<(u32, u32, Vec<u8>), SourceError> {
-    if !path.exists() {
-        return Err(SourceError::NotFound(path.to_path_buf()));
-    }
-    let bad = |reason: String| SourceError::BadImage { path: path.to_path_buf(), reason };
-    let reader = ::image::ImageReader::open(path)
-        .map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?
-        .with_guessed_format()
-        .map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
-    let image = reader.decode().map_err(|err| bad(err.to_string()))?.into_rgb8();
-    let (width, height) = image.dimensions();
-    Ok((width, height, image.into_raw()))
+    crate::imageio::load_rgb(path).map_err(SourceError::from)
 }
 
 /// One image, delivered once.

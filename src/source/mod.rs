@@ -2,7 +2,7 @@
 
 pub mod camera;
 pub mod image;
-pub mod paced;
+pub mod live;
 pub mod synthetic;
 pub mod video;
 
@@ -40,6 +40,17 @@ pub enum SourceError {
     BadSpec(String),
 }
 
+impl From<crate::imageio::ImageError> for SourceError {
+    fn from(err: crate::imageio::ImageError) -> Self {
+        use crate::imageio::ImageError;
+        match err {
+            ImageError::NotFound(path) => Self::NotFound(path),
+            ImageError::Io { path, source } => Self::Io { path, source },
+            ImageError::Bad { path, reason } | ImageError::Write { path, reason } => Self::BadImage { path, reason },
+        }
+    }
+}
+
 /// What a source delivers, known before the first frame.
 #[derive(Clone, Debug)]
 pub struct SourceInfo {
@@ -70,6 +81,11 @@ pub trait FrameSource: Send {
     fn info(&self) -> &SourceInfo;
     /// The next frame, reusing `buf` for its pixels when it can; `None` at the end of a file.
     fn next_frame(&mut self, buf: Vec<u8>) -> Result<Option<Frame>, SourceError>;
+    /// The same source from its start, for looping, when it can be had more cheaply than opening it
+    /// again (a video that need not be probed again); `None` otherwise.
+    fn reopen(&self) -> Result<Option<Box<dyn FrameSource>>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// A source as the user names it on the command line.

@@ -6,29 +6,19 @@ use std::time::Instant;
 use super::{FrameSource, SourceError, SourceInfo};
 use crate::frame::Frame;
 
+/// Delivered as fast as it is read, like a file; the live engine paces it (`source::live`).
 pub struct SyntheticSource {
     info: SourceInfo,
     next_seq: u64,
     /// `None` for an endless stream.
     limit: Option<u64>,
-    /// Set for a live source: when the stream started, to deliver frames in real time like a camera.
-    started: Option<Instant>,
 }
 
 impl SyntheticSource {
-    /// As fast as it is read, like a file.
     pub fn new(width: u32, height: u32, fps: f64, limit: Option<u64>) -> Self {
         let name = format!("synthetic {width}x{height}@{fps}");
         let info = SourceInfo { name, width, height, fps, frame_count: limit, live: false };
-        Self { info, next_seq: 0, limit, started: None }
-    }
-
-    /// At `fps` in real time, like a camera: the pipeline drops frames it cannot keep up with.
-    pub fn live(width: u32, height: u32, fps: f64, limit: Option<u64>) -> Self {
-        let mut source = Self::new(width, height, fps, limit);
-        source.info.live = true;
-        source.info.name = format!("live synthetic {width}x{height}@{fps}");
-        source
+        Self { info, next_seq: 0, limit }
     }
 
     /// Renders frame `seq` into `rgb` (resized to fit); the same `seq` always gives the same pixels.
@@ -66,13 +56,6 @@ impl FrameSource for SyntheticSource {
     fn next_frame(&mut self, mut buf: Vec<u8>) -> Result<Option<Frame>, SourceError> {
         if self.limit.is_some_and(|limit| self.next_seq >= limit) {
             return Ok(None);
-        }
-        if self.info.live {
-            let started = *self.started.get_or_insert_with(Instant::now);
-            let due = started + std::time::Duration::from_secs_f64(self.next_seq as f64 / self.info.fps);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;

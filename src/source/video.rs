@@ -25,6 +25,24 @@ impl VideoSource {
             return Err(SourceError::NotFound(path.to_path_buf()));
         }
         let probe = ffmpeg::probe(path)?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let info = SourceInfo {
+            name,
+            width: probe.width,
+            height: probe.height,
+            fps: probe.fps,
+            frame_count: probe.frame_count,
+            live: false,
+        };
+        Self::decode(path, info)
+    }
+
+    /// The same file from its start again, without probing it again (a looped video).
+    pub fn restart(&self) -> Result<Self, SourceError> {
+        Self::decode(&self.path, self.info.clone())
+    }
+
+    fn decode(path: &Path, info: SourceInfo) -> Result<Self, SourceError> {
         let mut command = Command::new(ffmpeg::ffmpeg()?);
         ffmpeg::own_process_group(&mut command);
         let mut child = command
@@ -38,15 +56,6 @@ impl VideoSource {
             .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-decode-stderr"));
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let info = SourceInfo {
-            name,
-            width: probe.width,
-            height: probe.height,
-            fps: probe.fps,
-            frame_count: probe.frame_count,
-            live: false,
-        };
         Ok(Self { info, path: path.to_path_buf(), child, stdout, stderr, next_seq: 0, finished: false })
     }
 
@@ -76,6 +85,10 @@ impl VideoSource {
 impl FrameSource for VideoSource {
     fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    fn reopen(&self) -> Result<Option<Box<dyn FrameSource>>, SourceError> {
+        Ok(Some(Box::new(self.restart()?)))
     }
 
     fn next_frame(&mut self, mut buf: Vec<u8>) -> Result<Option<Frame>, SourceError> {

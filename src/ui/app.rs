@@ -1,22 +1,30 @@
-//! The eframe app: takes the newest matted frame, composites it on the GPU, draws the panels and applies
-//! the commands they emit, in that order, once per window frame.
+//! The eframe app: takes the newest picture from the engine, draws it and the panels, and applies the
+//! commands they emit, in that order, once per window frame. Nothing here waits: settings go to the engine
+//! latest-wins, recordings start and finish on their own threads, file dialogs and camera scans run on
+//! helper threads.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
 
 use super::command::{Command, FileTarget, shortcut_commands};
-use super::controls::{PanelView, RecordingView, banner_ui, controls_ui, has_banner, recording_badge_ui};
+use super::controls::{PanelView, banner_ui, controls_ui, has_banner, recording_badge_ui};
 use super::stats_ui::{help_ui, stats_ui};
 use super::viewport::{Presenter, viewport_ui};
 use crate::composite::{CompositeSettings, CompositorKind};
-use crate::live::snapshot::{SnapshotJob, SnapshotWriter};
-use crate::live::{LiveConfig, LiveFrame, LiveSession, ModelState, SourceChoice, SourceState};
-use crate::record::{Clock, DEFAULT_QUEUE_FRAMES, RecordOptions, Recorder, RecordingReport};
+use crate::engine::snapshot::{SnapshotJob, SnapshotWriter};
+use crate::engine::{
+    CompositorSetup, Engine, EngineConfig, ModelInput, PlateRequest, PlateSetup, SourceChoice, SourceInput, StatsView,
+    Subscription,
+};
+use crate::frame::Output;
+use crate::gpu::GpuContext;
+use crate::record::live::{RecordingEvent, RecordingView, Recordings};
+use crate::record::{Clock, DEFAULT_QUEUE_FRAMES, RecordOptions, RecordingReport};
 use crate::settings::{AppSettings, SETTINGS_KEY};
-use crate::sink::{Format, OutputSpec};
+use crate::sink::OutputSpec;
 use crate::source::camera::{self, CameraDescription};
 
 /// What the command line asks of one window run.
@@ -28,20 +36,38 @@ pub struct RunRequest {
     pub screenshot: Option<PathBuf>,
     /// Start recording once the picture shows.
     pub record: bool,
+    /// With the screenshot, also a snapshot of the same frame.
+    pub snapshot: bool,
+    /// Every window frame, move the edge threshold and the plate frame count as a dragged slider would (a
+    /// check that settings never make the window wait).
+    pub drag_settings: bool,
+    /// Where the picture is composited (`auto`: on the window's GPU when it is a hardware one).
+    pub compositor: CompositorKind,
+    /// Where plates are kept.
+    pub plates_dir: Option<PathBuf>,
 }
 
-/// How a run ended, for the command line's exit code.
-#[derive(Clone, Debug, Default)]
+/// How a run ended, for the command line's exit code and summary.
+#[derive(Default)]
 pub struct RunOutcome {
-    /// The session's figures when the run ended.
-    pub stats: crate::live::StatsView,
+    /// The engine's figures when the window closed.
+    pub stats: StatsView,
     /// "RVM on CPU", when the model ran.
     pub model: String,
+    /// "cpu" or "gpu (adapter)".
+    pub compositor: String,
     pub screenshot: Option<PathBuf>,
+    pub snapshot: Option<PathBuf>,
     /// Why a `--frames` run could not finish.
     pub error: Option<String>,
-    /// The recordings finished when the window closed.
+    /// The longest time one window frame spent in the app's code (the UI thread's longest wait), after
+    /// the first frame.
+    pub longest_frame_ms: f64,
+    /// The recordings finished after the window closed.
     pub recordings: Vec<RecordingReport>,
+    /// What the window left running when it closed: finished (takes finalised, threads joined) after the
+    /// window is gone.
+    pub(super) left_running: Option<(Engine, Recordings)>,
 }
 
 /// Everything `MatteApp::new` needs besides eframe's creation context.
@@ -63,18 +89,16 @@ pub struct Startup {
 pub struct MatteApp {
     settings: AppSettings,
     saved_source: Option<SourceChoice>,
-    session: LiveSession,
+    engine: Option<Engine>,
+    screen: Subscription,
     presenter: Option<Presenter>,
+    /// The output on screen: what a snapshot saves.
+    shown: Option<Arc<Output>>,
+    recordings: Recordings,
     cameras: Vec<CameraDescription>,
     camera_scan: Option<Receiver<Vec<CameraDescription>>>,
     file_dialog: Option<Receiver<(FileTarget, Option<PathBuf>)>>,
     snapshots: SnapshotWriter,
-    /// A stopped recording whose files are still being finalised.
-    finishing: Option<Recorder>,
-    /// The format of the running recording.
-    recording_format: Option<Format>,
-    /// The frame on screen, for snapshots.
-    shown: Option<LiveFrame>,
     notices: Vec<String>,
     help_open: bool,
     request: RunRequest,
@@ -83,6 +107,10 @@ pub struct MatteApp {
     recording_requested: bool,
     screenshot_done: Arc<Mutex<Option<Result<PathBuf, String>>>>,
     outcome: Arc<Mutex<RunOutcome>>,
+    /// The composite error last shown, so each is said once.
+    composite_error: Option<String>,
+    frames_drawn: u64,
+    longest_frame_ms: f64,
 }
 
 impl MatteApp {
@@ -97,46 +125,38 @@ impl MatteApp {
         }
         let (settings, saved_source, source_notice) = resolve_source(settings, saved_source, &cameras);
         notices.extend(source_notice);
-
-        let presenter = match cc.wgpu_render_state.as_ref() {
-            Some(render_state) => match Presenter::new(render_state, settings.composite.clone()) {
-                Ok(presenter) => Some(presenter),
-                Err(err) => {
-                    notices.push(format!("{err}; using the default background"));
-                    Presenter::new(render_state, CompositeSettings::default())
-                        .map_err(|e| notices.push(e.to_string()))
-                        .ok()
-                }
-            },
-            None => {
-                notices.push("The window has no wgpu device; the picture cannot be shown".into());
-                None
-            }
-        };
-        let mut settings = settings;
-        if let Some(presenter) = &presenter {
-            settings.composite = presenter.settings().clone();
+        let presenter = cc.wgpu_render_state.as_ref().map(Presenter::new);
+        if presenter.is_none() {
+            notices.push("The window has no wgpu device; the picture cannot be shown".into());
         }
         let ctx = cc.egui_ctx.clone();
-        let session = LiveSession::start(LiveConfig {
-            source: settings.source.clone(),
-            model: settings.model.clone(),
+        let engine = Engine::start(EngineConfig {
+            source: SourceInput::Live(settings.source.clone()),
+            model: ModelInput::Load(settings.model.clone()),
             temporal: settings.temporal,
-            plate: settings.plate,
+            composite: settings.composite.clone(),
+            compositor: compositor_setup(cc, request.compositor),
+            plate: Some(PlateSetup {
+                settings: settings.plate,
+                dir: request.plates_dir.clone().unwrap_or_else(crate::engine::plate::default_plates_dir),
+            }),
+            writer: None,
+            max_frames: None,
             notify: Arc::new(move || ctx.request_repaint()),
         });
+        let screen = engine.subscribe_screen();
         Self {
             settings,
             saved_source,
-            session,
+            engine: Some(engine),
+            screen,
             presenter,
+            shown: None,
+            recordings: Recordings::default(),
             cameras,
             camera_scan: None,
             file_dialog: None,
             snapshots: SnapshotWriter::new(),
-            finishing: None,
-            recording_format: None,
-            shown: None,
             notices,
             help_open: false,
             request,
@@ -144,30 +164,27 @@ impl MatteApp {
             recording_requested: false,
             screenshot_done: Arc::default(),
             outcome,
+            composite_error: None,
+            frames_drawn: 0,
+            longest_frame_ms: 0.0,
         }
     }
 
-    /// Composites the newest matted frame, if a new one came.
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("the engine runs until the window closes")
+    }
+
+    fn engine_mut(&mut self) -> &mut Engine {
+        self.engine.as_mut().expect("the engine runs until the window closes")
+    }
+
+    /// Puts the newest picture on screen, if a new one came.
     fn present_latest(&mut self) {
-        let Some(live) = self.session.take_latest() else {
-            return;
-        };
-        let Some(presenter) = &mut self.presenter else {
-            self.session.recycle(live);
-            return;
-        };
-        match presenter.present(&live) {
-            Ok(composite_ms) => {
-                self.session.record_presented(&live.frame, composite_ms);
-                if let Some(old) = self.shown.replace(live) {
-                    self.session.recycle(old);
-                }
-            }
-            Err(err) => {
-                self.notice(format!("Compositing failed: {err}"));
-                self.session.recycle(live);
-            }
-        }
+        let Some(output) = self.screen.take() else { return };
+        let Some(presenter) = &mut self.presenter else { return };
+        presenter.present(&output);
+        self.engine().record_shown(&output);
+        self.shown = Some(output);
     }
 
     fn notice(&mut self, text: String) {
@@ -177,7 +194,8 @@ impl MatteApp {
         }
     }
 
-    /// Answers from the helper threads: camera scan, file dialog, snapshots.
+    /// Answers from the helper threads: camera scan, file dialog, snapshots, recordings; and a picture
+    /// setting the engine refused.
     fn poll_helpers(&mut self, commands: &mut Vec<Command>) {
         if let Some(scan) = &self.camera_scan
             && let Ok(cameras) = scan.try_recv()
@@ -193,24 +211,35 @@ impl MatteApp {
                 commands.push(target.command(path));
             }
         }
-        if self.session.recording_status().is_some_and(|status| status.failure.is_some())
-            && let Some(recorder) = self.session.stop_recording()
-        {
-            self.finishing = Some(recorder);
-            self.recording_format = None;
-        }
-        if let Some(report) = self.finishing.as_mut().and_then(Recorder::try_report) {
-            self.finishing = None;
-            self.notice(recording_notice(&report));
+        for event in self.recordings.poll() {
+            match event {
+                RecordingEvent::Started => {}
+                RecordingEvent::NotStarted(err) => self.notice(format!("Could not start recording: {err}")),
+                RecordingEvent::Finished(report) => self.notice(recording_notice(&report)),
+            }
         }
         while let Some(result) = self.snapshots.poll() {
             match result {
-                Ok(files) => self.notice(format!(
-                    "Saved {} and {}",
-                    crate::paths::display(&files.composite),
-                    crate::paths::display(&files.cutout)
-                )),
+                Ok(files) => {
+                    if self.request.snapshot {
+                        self.outcome.lock().expect("outcome lock").snapshot = Some(files.composite.clone());
+                    }
+                    self.notice(format!(
+                        "Saved {} and {}",
+                        crate::paths::display(&files.composite),
+                        crate::paths::display(&files.cutout)
+                    ))
+                }
                 Err(err) => self.notice(format!("Snapshot failed: {err}")),
+            }
+        }
+        let status = self.engine().status();
+        if status.composite_error != self.composite_error {
+            self.composite_error = status.composite_error.clone();
+            if let Some(error) = status.composite_error {
+                // The engine kept the picture it had: so do the settings.
+                self.settings.composite = status.composite;
+                self.notice(error);
             }
         }
     }
@@ -218,23 +247,15 @@ impl MatteApp {
     fn apply(&mut self, command: Command) {
         match &command {
             Command::SetSource(source) => {
-                self.session.set_source(source.clone());
+                self.engine().set_source(source.clone());
                 self.saved_source = None;
             }
-            Command::SetModel(model) => self.session.set_model(model.clone()),
-            Command::SetTemporal(mode) => self.session.set_temporal(*mode),
-            Command::SetComposite(composite) => {
-                if let Err(err) = self.set_composite(composite.clone()) {
-                    self.notice(err);
-                    return;
-                }
-            }
+            Command::SetModel(model) => self.engine_mut().set_model(model.clone()),
+            Command::SetTemporal(mode) => self.engine().set_temporal(*mode),
+            Command::SetComposite(composite) => self.engine().set_composite(composite.clone()),
             Command::SetBackground(background) => {
                 let composite = CompositeSettings { background: background.clone(), ..self.settings.composite.clone() };
-                if let Err(err) = self.set_composite(composite) {
-                    self.notice(err);
-                    return;
-                }
+                self.engine().set_composite(composite);
             }
             Command::RefreshCameras => self.scan_cameras(),
             Command::PickFile(target) => self.open_file_dialog(*target),
@@ -246,10 +267,10 @@ impl MatteApp {
                     self.notices.remove(*i);
                 }
             }
-            Command::CapturePlate => self.session.capture_plate(),
-            Command::CancelPlate => self.session.cancel_plate(),
-            Command::ClearPlate => self.session.clear_plate(),
-            Command::SetPlate(plate) => self.session.set_plate_settings(*plate),
+            Command::CapturePlate => self.engine().request_plate(PlateRequest::Capture),
+            Command::CancelPlate => self.engine().request_plate(PlateRequest::Cancel),
+            Command::ClearPlate => self.engine().request_plate(PlateRequest::Clear),
+            Command::SetPlate(plate) => self.engine().set_plate_settings(*plate),
             Command::ToggleStats
             | Command::SetSnapshotDir(_)
             | Command::SetRecordingDir(_)
@@ -259,48 +280,24 @@ impl MatteApp {
         self.settings.apply(&command);
     }
 
-    fn set_composite(&mut self, composite: CompositeSettings) -> Result<(), String> {
-        if let Some(presenter) = &mut self.presenter {
-            presenter.set_settings(composite.clone()).map_err(|err| err.to_string())?;
-        }
-        if let Some(format) = self.recording_format {
-            self.session.set_recording_settings(CompositeSettings {
-                background: format.recorded_background(&composite.background),
-                ..composite
-            });
-        }
-        Ok(())
-    }
-
-    /// The window's picture as `format` records it.
-    fn recorded_settings(&self, format: Format) -> CompositeSettings {
-        let shown = &self.settings.composite;
-        CompositeSettings { background: format.recorded_background(&shown.background), ..shown.clone() }
-    }
-
     /// Starts a recording of what is on screen into a new file named by the time, or stops the running one
-    /// (its files are finalised in the background).
+    /// (its files are finalised in the background). ffmpeg starts on a thread of its own.
     fn toggle_recording(&mut self) {
-        if let Some(recorder) = self.session.stop_recording() {
-            self.finishing = Some(recorder);
-            self.recording_format = None;
+        if self.recordings.is_recording() {
+            self.recordings.stop();
             return;
         }
-        if self.finishing.is_some() {
-            self.notice("The last recording is still being finished; try again in a moment".into());
-            return;
-        }
-        let status = self.session.status();
-        let (Some(info), ModelState::Ready) = (&status.source_info, &status.model_state) else {
+        let status = self.engine().status();
+        let (true, Some(info)) = (status.is_ready(), &status.source_info) else {
             self.notice("Nothing to record yet: wait until the picture shows".into());
             return;
         };
         let recording = &self.settings.recording;
-        let name = format!("mattecam-{}", crate::paths::utc_stamp());
-        let path = match recording.format.extension() {
-            Some(ext) => recording.dir.join(format!("{name}.{ext}")),
-            None => recording.dir.join(name),
-        };
+        let path = crate::paths::free_name(
+            &recording.dir,
+            &format!("mattecam-{}", crate::paths::utc_stamp()),
+            recording.format.extension(),
+        );
         let options = RecordOptions {
             output: OutputSpec {
                 path,
@@ -313,37 +310,25 @@ impl MatteApp {
             height: info.height,
             fps: info.fps,
             clock: Clock::Capture,
-            settings: self.recorded_settings(recording.format),
-            compositor: CompositorKind::Auto,
             queue_frames: DEFAULT_QUEUE_FRAMES,
             model: status.model.kind.title().to_string(),
             provider: status.provider.as_ref().map(ToString::to_string).unwrap_or_default(),
             source: info.name.clone(),
-            encode_delay: Duration::ZERO,
+            compositor: status.compositor.clone(),
+            started_at: None,
+            gate: None,
         };
-        let format = recording.format;
-        match self.session.start_recording(options) {
-            Ok(()) => self.recording_format = Some(format),
-            Err(err) => self.notice(format!("Could not start recording: {err}")),
+        let engine = self.engine.as_ref().expect("the engine runs until the window closes");
+        if let Err(err) = self.recordings.start(engine, options) {
+            self.notice(format!("Could not start recording: {err}"));
         }
     }
 
     /// `--record`: once, as soon as the picture shows.
-    fn start_requested_recording(&mut self, stats: &crate::live::StatsView) {
-        if self.request.record && !self.recording_requested && stats.frames_presented > 0 {
+    fn start_requested_recording(&mut self, stats: &StatsView) {
+        if self.request.record && !self.recording_requested && stats.frames_shown > 0 {
             self.recording_requested = true;
             self.toggle_recording();
-        }
-    }
-
-    /// What the record panel shows.
-    fn recording_view(&self) -> RecordingView {
-        match self.session.recording_status() {
-            Some(status) => RecordingView::Running(status),
-            None => match &self.finishing {
-                Some(recorder) => RecordingView::Finishing(recorder.status()),
-                None => RecordingView::Idle,
-            },
         }
     }
 
@@ -386,20 +371,30 @@ impl MatteApp {
         }
     }
 
+    /// Saves the output on screen, exactly: the same shared frame, on the snapshot thread.
     fn snapshot(&mut self) {
         let Some(shown) = &self.shown else {
             self.notice("Nothing to snapshot yet: no frame has been shown".into());
             return;
         };
-        let job = SnapshotJob {
-            frame: shown.frame.clone(),
-            matte: shown.matte.clone(),
-            settings: self.settings.composite.clone(),
-            dir: self.settings.snapshot_dir.clone(),
-        };
+        let job = SnapshotJob { output: Arc::clone(shown), dir: self.settings.snapshot_dir.clone() };
         if let Err(err) = self.snapshots.request(job) {
             self.notice(err.to_string());
         }
+    }
+
+    /// `--drag-settings`: what dragging the edge threshold and the plate frame count sends, every frame.
+    fn drag_settings(&self, commands: &mut Vec<Command>) {
+        if !self.request.drag_settings {
+            return;
+        }
+        let step = (self.frames_drawn % 20) as f32 / 20.0;
+        let mut composite = self.settings.composite.clone();
+        composite.edges.threshold = 0.5 + 0.2 * step;
+        commands.push(Command::SetComposite(composite));
+        let mut plate = self.settings.plate;
+        plate.frames = 10 + (self.frames_drawn % 50) as usize;
+        commands.push(Command::SetPlate(plate));
     }
 
     /// `--frames N [--screenshot PATH]`: after N frames, screenshot (if asked) and close.
@@ -407,25 +402,26 @@ impl MatteApp {
         let Some(frames) = self.request.frames else {
             return;
         };
-        let status = self.session.status();
-        let failure = match (&status.source_state, &status.model_state) {
-            (SourceState::Failed(reason), _) => Some(format!("source {}: {reason}", status.source)),
-            (_, ModelState::Failed(reason)) => Some(format!("model {}: {reason}", status.model.kind.title())),
-            _ => None,
-        };
-        let mut outcome = self.outcome.lock().expect("outcome lock");
-        outcome.stats = self.session.stats_view();
-        let presented = outcome.stats.frames_presented;
-        outcome.model = match &status.provider {
-            Some(provider) => format!("{} on {provider}", status.model.kind.title()),
-            None => status.model.kind.title().to_string(),
-        };
-        if let Some(reason) = failure {
-            outcome.error = Some(reason);
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            return;
+        let status = self.engine().status();
+        let failure = status.failure();
+        let stats = self.engine().stats_view(Some(&self.screen));
+        let shown = stats.frames_shown;
+        {
+            let mut outcome = self.outcome.lock().expect("outcome lock");
+            outcome.stats = stats;
+            outcome.compositor = status.compositor.clone();
+            outcome.longest_frame_ms = self.longest_frame_ms;
+            outcome.model = match &status.provider {
+                Some(provider) => format!("{} on {provider}", status.model.kind.title()),
+                None => status.model.kind.title().to_string(),
+            };
+            if let Some(reason) = failure {
+                outcome.error = Some(reason);
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                return;
+            }
         }
-        if presented < frames {
+        if shown < frames {
             return;
         }
         let Some(path) = self.request.screenshot.clone() else {
@@ -434,19 +430,27 @@ impl MatteApp {
         };
         if !self.screenshot_requested {
             self.screenshot_requested = true;
+            if self.request.snapshot {
+                self.snapshot();
+            }
             let done = Arc::clone(&self.screenshot_done);
             let repaint = ctx.clone();
             ctx.request_screenshot(move |image| {
                 let rgba: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_srgba_unmultiplied()).collect();
                 let [w, h] = image.size;
-                let saved = crate::sink::png::write_png(&path, w as u32, h as u32, 4, &rgba)
+                let saved = crate::imageio::write_png(&path, w as u32, h as u32, 4, &rgba)
                     .map(|()| path.clone())
                     .map_err(|err| err.to_string());
                 *done.lock().expect("screenshot lock") = Some(saved);
                 repaint.request_repaint();
             });
         }
+        let snapshot_pending = self.request.snapshot && self.outcome.lock().expect("outcome lock").snapshot.is_none();
+        if snapshot_pending {
+            return;
+        }
         if let Some(saved) = self.screenshot_done.lock().expect("screenshot lock").take() {
+            let mut outcome = self.outcome.lock().expect("outcome lock");
             match saved {
                 Ok(path) => outcome.screenshot = Some(path),
                 Err(err) => outcome.error = Some(format!("screenshot: {err}")),
@@ -454,6 +458,27 @@ impl MatteApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
+}
+
+/// Composites on the window's GPU when it is a hardware one (or when `gpu` is asked for), else on the CPU.
+fn compositor_setup(cc: &eframe::CreationContext<'_>, kind: CompositorKind) -> CompositorSetup {
+    let Some(render_state) = cc.wgpu_render_state.as_ref() else {
+        return CompositorSetup::Kind(CompositorKind::Cpu);
+    };
+    let info = render_state.adapter.get_info();
+    let hardware = info.device_type != eframe::egui_wgpu::wgpu::DeviceType::Cpu;
+    match kind {
+        CompositorKind::Gpu => {}
+        CompositorKind::Auto if hardware => {}
+        CompositorKind::Auto => {
+            tracing::info!("compositing on the CPU: the window's adapter {} is a software rasteriser", info.name);
+            return CompositorSetup::Kind(CompositorKind::Cpu);
+        }
+        CompositorKind::Cpu => return CompositorSetup::Kind(CompositorKind::Cpu),
+    }
+    let timestamps = render_state.device.features().contains(eframe::egui_wgpu::wgpu::Features::TIMESTAMP_QUERY);
+    let ctx = GpuContext::with_device(render_state.device.clone(), render_state.queue.clone(), &info, timestamps);
+    CompositorSetup::Device(ctx)
 }
 
 /// One line about a finished recording, for a notice.
@@ -499,13 +524,14 @@ pub fn resolve_source(
 
 impl eframe::App for MatteApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = Instant::now();
         let ctx = ui.ctx().clone();
         let mut commands = shortcut_commands(&ctx, &self.settings);
         self.poll_helpers(&mut commands);
         self.present_latest();
-        let status = self.session.status();
-        let stats = self.session.stats_view();
-        let recording = self.recording_view();
+        let status = self.engine().status();
+        let stats = self.engine().stats_view(Some(&self.screen));
+        let recording = self.recordings.view();
 
         egui::Panel::right("controls").resizable(true).default_size(320.0).show(ui, |ui| {
             let view = PanelView {
@@ -521,7 +547,9 @@ impl eframe::App for MatteApp {
                 banner_ui(ui, &status, &self.notices, &mut commands);
             });
         }
-        egui::CentralPanel::default().show(ui, |ui| {
+        // No panel fill under the picture: the frame is cleared anyway, and on a software rasteriser every
+        // filled pixel costs (the picture covers most of the panel).
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
             let texture = self.presenter.as_ref().and_then(Presenter::texture);
             let picture = viewport_ui(ui, texture, status.is_busy());
             if self.settings.show_stats {
@@ -529,7 +557,7 @@ impl eframe::App for MatteApp {
                 egui::Area::new(egui::Id::unique("stats-overlay"))
                     .fixed_pos(picture.left_top() + egui::vec2(8.0, 8.0))
                     .show(&ctx, |ui| {
-                        egui::Frame::popup(ui.style()).show(ui, |ui| stats_ui(ui, &stats, &provider));
+                        overlay_frame(ui).show(ui, |ui| stats_ui(ui, &stats, &provider));
                     });
             }
             if let RecordingView::Running(recorder) = &recording {
@@ -537,7 +565,7 @@ impl eframe::App for MatteApp {
                     .pivot(egui::Align2::RIGHT_TOP)
                     .fixed_pos(picture.right_top() + egui::vec2(-8.0, 8.0))
                     .show(&ctx, |ui| {
-                        egui::Frame::popup(ui.style()).show(ui, |ui| recording_badge_ui(ui, recorder));
+                        overlay_frame(ui).show(ui, |ui| recording_badge_ui(ui, recorder));
                     });
             }
         });
@@ -546,20 +574,35 @@ impl eframe::App for MatteApp {
         if help_open != self.help_open {
             commands.push(Command::ToggleHelp);
         }
+        self.drag_settings(&mut commands);
         for command in commands {
             self.apply(command);
         }
         self.start_requested_recording(&stats);
+        // The first frame sets up fonts and the GPU's pipelines; after it, the app's own code must stay short.
+        if self.frames_drawn > 0 {
+            self.longest_frame_ms = self.longest_frame_ms.max(started.elapsed().as_secs_f64() * 1e3);
+        }
+        self.frames_drawn += 1;
         self.drive_scripted_run(&ctx);
         // Countdowns in the banners and the stats tick even when no frame arrives.
         ctx.request_repaint_after(Duration::from_millis(250));
     }
 
-    /// Closing the window ends a recording normally: its files are finalised before the app exits.
+    /// Closing the window closes it at once: the engine and any recording are handed over, to be stopped
+    /// and finalised after the window is gone.
     fn on_exit(&mut self) {
-        let recorders = self.session.stop_recording().into_iter().chain(self.finishing.take());
-        let reports: Vec<RecordingReport> = recorders.map(Recorder::stop).collect();
-        self.outcome.lock().expect("outcome lock").recordings.extend(reports);
+        let recordings = std::mem::take(&mut self.recordings);
+        let mut outcome = self.outcome.lock().expect("outcome lock");
+        if let Some(engine) = self.engine.take() {
+            outcome.stats = engine.stats_view(Some(&self.screen));
+            outcome.left_running = Some((engine, recordings));
+        }
+    }
+
+    /// The panel's colour: the picture's panel draws no fill of its own.
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -569,4 +612,10 @@ impl eframe::App for MatteApp {
         }
         storage.set_string(SETTINGS_KEY, saved.to_json());
     }
+}
+
+/// The frame of what floats over the picture: a popup's, without its shadow (a wide soft shadow is many
+/// filled pixels, every window frame, and a software rasteriser pays for each).
+fn overlay_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::popup(ui.style()).shadow(egui::Shadow::NONE)
 }

@@ -7,8 +7,8 @@ use egui::Key;
 
 use crate::composite::background::Background;
 use crate::composite::{CompositeSettings, View};
+use crate::engine::{ModelChoice, PlateSettings, SourceChoice};
 use crate::filter::temporal::TemporalMode;
-use crate::live::{ModelChoice, PlateSettings, SourceChoice};
 use crate::settings::{AppSettings, RecordingSettings};
 use crate::sink::Format;
 

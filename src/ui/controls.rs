@@ -1,6 +1,6 @@
 //! The side panel: source, model, temporal filter, background, edges, view and snapshot. Each widget
 //! edits a copy of the setting and emits a command when the copy changed; nothing here touches the
-//! session.
+//! engine.
 
 use egui::{ComboBox, RichText, Slider, Ui};
 
@@ -8,34 +8,25 @@ use super::command::{Command, FileTarget};
 use crate::composite::background::Background;
 use crate::composite::edges::{EdgeControls, MAX_EDGE_PX};
 use crate::composite::{CompositeSettings, Upsample, View};
+use crate::engine::{
+    CameraMode, EngineStatus, ModelChoice, ModelState, PlatePhase, PlateSettings, SourceChoice, SourceState,
+};
 use crate::filter::temporal::TemporalMode;
 use crate::infer::{ModelKind, ProviderRequest};
-use crate::live::{
-    CameraMode, LiveStatus, ModelChoice, ModelState, PlatePhase, PlateSettings, SourceChoice, SourceState,
-};
 use crate::paths::display;
 use crate::record::RecorderStatus;
+use crate::record::live::RecordingView;
 use crate::settings::{AppSettings, RecordingSettings};
 use crate::sink::Format;
 use crate::source::camera::CameraDescription;
 
 /// What the panel shows besides the settings.
 pub struct PanelView<'a> {
-    pub status: &'a LiveStatus,
+    pub status: &'a EngineStatus,
     pub cameras: &'a [CameraDescription],
     /// A camera scan is running.
     pub scanning: bool,
     pub recording: &'a RecordingView,
-}
-
-/// The recorder as the record panel shows it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum RecordingView {
-    #[default]
-    Idle,
-    Running(RecorderStatus),
-    /// Stopped; the queue is being written and the files finalised.
-    Finishing(RecorderStatus),
 }
 
 pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, commands: &mut Vec<Command>) {
@@ -141,7 +132,7 @@ pub fn source_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, comm
     }
 }
 
-pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &LiveStatus, commands: &mut Vec<Command>) {
+pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, commands: &mut Vec<Command>) {
     let mut model = settings.model.clone();
     ui.horizontal(|ui| {
         for kind in [ModelKind::Modnet, ModelKind::Rvm] {
@@ -429,6 +420,12 @@ pub fn record_ui(ui: &mut Ui, recording: &RecordingSettings, view: &RecordingVie
                 ui.label(queue);
             }
         }
+        RecordingView::Starting => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Starting the recording…");
+            });
+        }
         RecordingView::Finishing(status) => {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -465,7 +462,7 @@ pub fn recording_badge_ui(ui: &mut Ui, status: &RecorderStatus) {
 /// Problems the user should see at once, over the picture: a lost camera, an unreadable file, a failed
 /// model, and notices (each with a dismiss button).
 /// Capture, show and clear the clean background plate; its options.
-pub fn plate_ui(ui: &mut Ui, plate: &PlateSettings, status: &LiveStatus, commands: &mut Vec<Command>) {
+pub fn plate_ui(ui: &mut Ui, plate: &PlateSettings, status: &EngineStatus, commands: &mut Vec<Command>) {
     let state = &status.plate;
     match &state.phase {
         PlatePhase::Idle => {
@@ -529,15 +526,15 @@ pub fn plate_ui(ui: &mut Ui, plate: &PlateSettings, status: &LiveStatus, command
 }
 
 /// Whether [`banner_ui`] has anything to say (the window gives it a panel only then).
-pub fn has_banner(status: &LiveStatus, notices: &[String]) -> bool {
+pub fn has_banner(status: &EngineStatus, notices: &[String]) -> bool {
     let plate_idle = status.plate.phase == PlatePhase::Idle;
-    !matches!(status.source_state, SourceState::Opening | SourceState::Running)
+    !matches!(status.source_state, SourceState::Opening | SourceState::Running | SourceState::Ended)
         || matches!(status.model_state, ModelState::Failed(_))
         || (plate_idle && (status.needs_plate || status.plate.stale))
         || !notices.is_empty()
 }
 
-pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands: &mut Vec<Command>) {
+pub fn banner_ui(ui: &mut Ui, status: &EngineStatus, notices: &[String], commands: &mut Vec<Command>) {
     let warn = ui.visuals().warn_fg_color;
     let error = ui.visuals().error_fg_color;
     match &status.source_state {
@@ -548,7 +545,7 @@ pub fn banner_ui(ui: &mut Ui, status: &LiveStatus, notices: &[String], commands:
         SourceState::Failed(reason) => {
             ui.colored_label(error, format!("Cannot play {}: {reason}. Pick another source.", status.source));
         }
-        SourceState::Opening | SourceState::Running => {}
+        SourceState::Opening | SourceState::Running | SourceState::Ended => {}
     }
     if status.needs_plate && status.plate.phase == PlatePhase::Idle {
         ui.horizontal(|ui| {

@@ -1,4 +1,4 @@
-//! The desktop window (eframe with the wgpu renderer): a thin layer over [`crate::live`]. Panels emit
+//! The desktop window (eframe with the wgpu renderer): a thin layer over [`crate::engine`]. Panels emit
 //! [`command::Command`]s; [`app::MatteApp`] applies them.
 
 pub mod app;
@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use eframe::egui_wgpu::{self, wgpu};
 
 pub use app::{MatteApp, RunOutcome, RunRequest, Startup, recording_notice};
+
+use crate::record::live::RecordingView;
 pub use command::Command;
 
 use crate::source::camera;
@@ -71,6 +73,9 @@ pub fn run(
             .with_min_inner_size([640.0, 400.0]),
         renderer: eframe::Renderer::Wgpu,
         persistence_path: settings_file,
+        // Dithering costs every drawn pixel a little arithmetic, and a software rasteriser pays it for the
+        // whole window each frame; the picture is 8-bit video anyway.
+        dithering: false,
         wgpu_options: egui_wgpu::WgpuConfiguration {
             wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(wgpu_setup),
             ..Default::default()
@@ -79,6 +84,17 @@ pub fn run(
     };
     eframe::run_native(APP_ID, options, Box::new(move |cc| Ok(Box::new(MatteApp::new(cc, startup)))))
         .map_err(|err| WindowError::Eframe(err.to_string()))?;
-    let outcome = outcome.lock().expect("outcome lock").clone();
+    let mut outcome = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
+    // The window is gone; a take still running is finished now, and says so while it is.
+    if let Some((engine, recordings)) = outcome.left_running.take() {
+        outcome.recordings = recordings.finish_all(|view| {
+            let queued = match view {
+                RecordingView::Running(status) | RecordingView::Finishing(status) => status.queue_depth,
+                _ => 0,
+            };
+            eprintln!("finishing the recording ({queued} queued frames to encode)...");
+        });
+        drop(engine);
+    }
     Ok(outcome)
 }

@@ -4,7 +4,7 @@
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
 
 use super::command::SHORTCUTS;
-use crate::live::StatsView;
+use crate::engine::StatsView;
 
 pub fn stats_ui(ui: &mut Ui, stats: &StatsView, provider: &str) {
     egui::Grid::new("stats").num_columns(2).spacing([12.0, 2.0]).show(ui, |ui| {
@@ -14,7 +14,7 @@ pub fn stats_ui(ui: &mut Ui, stats: &StatsView, provider: &str) {
             ui.end_row();
         };
         row("Capture", format!("{:.1} fps", stats.capture_fps));
-        row("Shown", format!("{:.1} fps", stats.presented_fps));
+        row("Shown", format!("{:.1} fps", stats.shown_fps));
         row("Inference", format!("{:.1} ms", stats.infer_ms));
         row("Composite", format!("{:.1} ms", stats.composite_ms));
         row("Latency", format!("{:.0} ms (max {:.0})", stats.latency_ms_p50, stats.latency_ms_max));
@@ -24,7 +24,7 @@ pub fn stats_ui(ui: &mut Ui, stats: &StatsView, provider: &str) {
                 "{} ({} before model, {} before screen)",
                 stats.dropped_frames(),
                 stats.dropped_before_infer,
-                stats.dropped_before_present
+                stats.dropped_before_screen
             ),
         );
         row("Provider", provider.to_string());
@@ -41,14 +41,14 @@ fn frame_time_plot(ui: &mut Ui, stats: &StatsView) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, Color32::from_black_alpha(120));
     let top_ms = stats.history.iter().map(|t| t.interval_ms.max(t.latency_ms)).fold(50.0f64, f64::max).min(5_000.0);
-    let n = crate::live::stats::HISTORY_FRAMES;
+    let n = crate::engine::stats::HISTORY_FRAMES;
     let point = |i: usize, ms: f64| {
         let x = rect.left() + rect.width() * (n - stats.history.len() + i) as f32 / (n - 1) as f32;
         let y = rect.bottom() - rect.height() * (ms / top_ms).min(1.0) as f32;
         Pos2::new(x, y)
     };
     for (colour, value) in [
-        (INTERVAL_COLOUR, (|t: &crate::live::stats::FrameTimes| t.interval_ms) as fn(&_) -> f64),
+        (INTERVAL_COLOUR, (|t: &crate::engine::stats::FrameTimes| t.interval_ms) as fn(&_) -> f64),
         (LATENCY_COLOUR, |t| t.latency_ms),
     ] {
         let points: Vec<Pos2> = stats.history.iter().enumerate().map(|(i, t)| point(i, value(t))).collect();

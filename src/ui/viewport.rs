@@ -1,83 +1,102 @@
-//! The picture: composited on eframe's own wgpu device into a texture that egui draws as it is, never
-//! read back to the CPU.
+//! The picture on screen: the engine's output drawn as an egui texture. When the engine composites on the
+//! window's GPU, the texture it made is drawn as it is (nothing is read back); otherwise the CPU's picture
+//! is uploaded into a texture of the window's device. Either way the UI thread only hands work to the GPU
+//! queue: it never waits for the GPU.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use eframe::egui_wgpu::{self, wgpu};
 use egui::{Rect, TextureId, Ui, Vec2};
 
-use crate::color::PixelData;
-use crate::composite::{CompositeError, CompositeSettings};
-use crate::gpu::{GpuCompositor, GpuContext};
-use crate::live::LiveFrame;
+use crate::composite::output::display_rgba;
+use crate::frame::Output;
 
-/// The GPU compositor in display mode, and the egui texture it fills.
+/// The egui texture the picture is drawn from.
 pub struct Presenter {
-    compositor: GpuCompositor,
     device: wgpu::Device,
+    queue: wgpu::Queue,
     renderer: Arc<egui::mutex::RwLock<egui_wgpu::Renderer>>,
+    /// The texture egui draws and its size in pixels.
     texture: Option<(TextureId, Vec2)>,
-    /// GPU time is measured with timestamp queries read back in the background.
-    gpu_timed: bool,
+    /// The CPU path's upload target, and the RGBA bytes made for it.
+    upload: Option<wgpu::Texture>,
+    rgba: Vec<u8>,
 }
 
 impl Presenter {
-    pub fn new(render_state: &egui_wgpu::RenderState, settings: CompositeSettings) -> Result<Self, CompositeError> {
-        let info = render_state.adapter.get_info();
-        let timestamps = render_state.device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-        let ctx = GpuContext::with_device(render_state.device.clone(), render_state.queue.clone(), &info, timestamps);
-        let mut compositor = GpuCompositor::new(ctx, settings)?;
-        compositor.set_display(true);
-        let gpu_timed = compositor.measure_gpu_time_in_background(true);
-        Ok(Self {
-            compositor,
+    pub fn new(render_state: &egui_wgpu::RenderState) -> Self {
+        Self {
             device: render_state.device.clone(),
+            queue: render_state.queue.clone(),
             renderer: Arc::clone(&render_state.renderer),
             texture: None,
-            gpu_timed,
-        })
+            upload: None,
+            rgba: Vec::new(),
+        }
     }
 
-    /// The adapter's name, for the stats.
-    pub fn adapter_name(&self) -> &str {
-        self.compositor.adapter_name()
+    /// Makes `output` the picture on screen.
+    pub fn present(&mut self, output: &Output) {
+        match &output.gpu {
+            Some(gpu) => {
+                let view = gpu.shown.create_view(&wgpu::TextureViewDescriptor::default());
+                self.show(&view, gpu.shown.width(), gpu.shown.height());
+            }
+            None => self.upload(output),
+        }
     }
 
-    pub fn settings(&self) -> &CompositeSettings {
-        self.compositor.settings()
+    /// The CPU's picture, as the window shows it (a transparent one over the checkerboard), into the
+    /// upload texture: `write_texture` stages the bytes for the next submit and returns.
+    fn upload(&mut self, output: &Output) {
+        let shown = output.shown();
+        if shown.pixels.is_empty() {
+            return;
+        }
+        let premultiplied = output.transparent == Some(true) && output.picture.split.is_none();
+        display_rgba(shown, premultiplied, &mut self.rgba);
+        let (width, height) = (shown.width, shown.height);
+        let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
+        let fresh = self.upload.as_ref().is_none_or(|texture| texture.size() != size);
+        if fresh {
+            self.upload = Some(self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("picture"),
+                size,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            }));
+        }
+        let texture = self.upload.as_ref().expect("made above");
+        self.queue.write_texture(
+            texture.as_image_copy(),
+            &self.rgba,
+            wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(width * 4), rows_per_image: Some(height) },
+            size,
+        );
+        if fresh {
+            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+            self.show(&view, width, height);
+        }
     }
 
-    /// Changes the settings; a background file that cannot be opened is an error and the old settings stay.
-    pub fn set_settings(&mut self, settings: CompositeSettings) -> Result<(), CompositeError> {
-        self.compositor.set_settings(settings)
-    }
-
-    /// Composites `live` into the window's texture. Returns the composite time in milliseconds: the GPU
-    /// time of the latest frame whose timestamps came back (nothing waits for them), or, on a device
-    /// without timestamp queries, the time this thread spent.
-    pub fn present(&mut self, live: &LiveFrame) -> Result<f64, CompositeError> {
-        let started = Instant::now();
-        let frame = &live.frame;
-        let texture = self.compositor.render(PixelData::Rgb(&frame.rgb), frame.width, frame.height, &live.matte)?;
-        let size = Vec2::new(texture.width() as f32, texture.height() as f32);
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    /// Points the egui texture at `view`.
+    fn show(&mut self, view: &wgpu::TextureView, width: u32, height: u32) {
+        let size = Vec2::new(width as f32, height as f32);
         let mut renderer = self.renderer.write();
-        match self.texture {
-            Some((id, _)) => {
-                renderer.update_egui_texture_from_wgpu_texture(&self.device, &view, wgpu::FilterMode::Linear, id)
+        match &mut self.texture {
+            Some((id, shown)) => {
+                renderer.update_egui_texture_from_wgpu_texture(&self.device, view, wgpu::FilterMode::Linear, *id);
+                *shown = size;
             }
             None => {
-                let id = renderer.register_native_texture(&self.device, &view, wgpu::FilterMode::Linear);
+                let id = renderer.register_native_texture(&self.device, view, wgpu::FilterMode::Linear);
                 self.texture = Some((id, size));
             }
         }
-        if let Some((_, shown)) = &mut self.texture {
-            *shown = size;
-        }
-        let cpu_ms = started.elapsed().as_secs_f64() * 1e3;
-        drop(renderer);
-        Ok(if self.gpu_timed { self.compositor.last_gpu_ms().unwrap_or(0.0) } else { cpu_ms })
     }
 
     pub fn texture(&self) -> Option<(TextureId, Vec2)> {

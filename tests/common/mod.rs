@@ -96,3 +96,28 @@ pub fn cut_demo_clip(dir: &std::path::Path, seconds: u32) -> PathBuf {
     std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
     cut
 }
+
+/// A file run on the engine: every frame of `source` matted by `matters`, composited on the CPU with
+/// `composite`, written to `sinks`.
+pub fn file_engine(
+    source: Box<dyn FrameSource>,
+    matters: Vec<Box<dyn mattecam::infer::Matter>>,
+    temporal: mattecam::filter::temporal::TemporalMode,
+    composite: mattecam::composite::CompositeSettings,
+    sinks: Vec<Box<dyn mattecam::sink::Sink>>,
+    max_frames: Option<u64>,
+) -> mattecam::engine::Engine {
+    use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelInput, SinkWriter, SourceInput};
+    let compositor = Box::new(mattecam::composite::CpuCompositor::new(composite.clone()).expect("CPU compositor"));
+    Engine::start(EngineConfig {
+        source: SourceInput::File(source),
+        model: ModelInput::Opened(matters),
+        temporal,
+        composite,
+        compositor: CompositorSetup::Opened(compositor),
+        plate: None,
+        writer: Some(SinkWriter::new(sinks)),
+        max_frames,
+        notify: std::sync::Arc::new(|| {}),
+    })
+}

@@ -73,6 +73,11 @@ impl<T> LatestSlot<T> {
         self.ready.notify_all();
     }
 
+    /// Whether a value waits to be taken.
+    pub fn is_full(&self) -> bool {
+        self.state.lock().expect("slot lock poisoned").value.is_some()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.state.lock().expect("slot lock poisoned").closed
     }

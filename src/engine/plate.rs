@@ -1,4 +1,4 @@
-//! The live session's plate: captured on request after a countdown (or automatically when nobody has been
+//! The live engine's plate: captured on request after a countdown (or automatically when nobody has been
 //! in view for a second), saved per source and resolution and reloaded next time, and watched for
 //! staleness. Runs on the inference thread, which sees every frame and matte.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, Matte};
-use crate::plate::{DEFAULT_PLATE_FRAMES, Plate, PlateAverager};
+use crate::plate::{DEFAULT_PLATE_FRAMES, Plate, PlateAverager, PlateCheck};
 
 /// Below this mean alpha nobody is in view (a hand at the frame's edge is more).
 pub const EMPTY_COVERAGE: f32 = 0.01;
@@ -46,6 +46,8 @@ pub struct PlateStatus {
     pub path: Option<PathBuf>,
     /// The live background has not matched the plate for a while: offer a refresh.
     pub stale: bool,
+    /// The model used the plate on the last frame (a plate of this source's size exists and was applied).
+    pub in_use: bool,
     /// Share of the background that changed, last frame.
     pub changed_fraction: f32,
     /// Why the last capture or save failed.
@@ -65,18 +67,15 @@ pub enum PlatePhase {
     },
 }
 
-/// Where plates are kept.
-pub fn plates_dir() -> PathBuf {
+/// Where the app keeps plates unless told otherwise.
+pub fn default_plates_dir() -> PathBuf {
     crate::paths::cache_dir().join("plates")
-}
-
-/// The plate file of a source at a resolution.
-pub fn plate_path(source: &str, width: u32, height: u32) -> PathBuf {
-    plates_dir().join(Plate::file_name(source, width, height))
 }
 
 /// The inference thread's plate state.
 pub struct PlateKeeper {
+    /// Where plates are saved and looked for.
+    dir: PathBuf,
     /// When the capture starts, its frames, and whether it was automatic.
     capture: Option<(Instant, PlateAverager, bool)>,
     /// (source name, width, height) the current plate belongs to.
@@ -94,8 +93,13 @@ pub enum PlateEvent {
 }
 
 impl PlateKeeper {
-    pub fn new() -> Self {
-        Self { capture: None, belongs_to: None, empty_since: None, stale_since: None, last_capture: None }
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, capture: None, belongs_to: None, empty_since: None, stale_since: None, last_capture: None }
+    }
+
+    /// The plate file of a source at a resolution.
+    pub fn plate_path(&self, source: &str, width: u32, height: u32) -> PathBuf {
+        self.dir.join(Plate::file_name(source, width, height))
     }
 
     pub fn start_capture(&mut self, countdown: Duration, frames: usize, status: &mut PlateStatus) {
@@ -123,7 +127,7 @@ impl PlateKeeper {
         let key = (source.to_string(), frame.width, frame.height);
         let mut event = PlateEvent::Nothing;
         if self.belongs_to.as_ref() != Some(&key) {
-            let path = plate_path(source, frame.width, frame.height);
+            let path = self.plate_path(source, frame.width, frame.height);
             let plate = Plate::load(&path).ok().filter(|p| p.check_size(frame.width, frame.height).is_ok());
             status.path = plate.as_ref().map(|_| path);
             status.plate = plate.clone().map(Arc::new);
@@ -145,8 +149,8 @@ impl PlateKeeper {
         self.capture = None;
         self.last_capture = Some(Instant::now());
         status.phase = PlatePhase::Idle;
-        let path = plate_path(source, plate.width, plate.height);
-        let saved = std::fs::create_dir_all(plates_dir())
+        let path = self.plate_path(source, plate.width, plate.height);
+        let saved = std::fs::create_dir_all(&self.dir)
             .map_err(|e| e.to_string())
             .and_then(|_| plate.save(&path).map_err(|e| e.to_string()));
         match saved {
@@ -163,14 +167,22 @@ impl PlateKeeper {
         PlateEvent::Replace(Some(plate))
     }
 
-    /// After inference: staleness, and the automatic refresh when nobody is in view.
-    pub fn after(&mut self, matte: &Matte, settings: &PlateSettings, status: &mut PlateStatus) {
+    /// After inference: staleness (from what the plate stage saw, `check`), and the automatic refresh when
+    /// nobody is in view.
+    pub fn after(
+        &mut self,
+        matte: &Matte,
+        check: Option<PlateCheck>,
+        settings: &PlateSettings,
+        status: &mut PlateStatus,
+    ) {
         let now = Instant::now();
-        let coverage = match &matte.plate_check {
+        status.in_use = check.is_some();
+        let coverage = match &check {
             Some(check) => check.coverage,
             None => matte.alpha.iter().sum::<f32>() / matte.alpha.len().max(1) as f32,
         };
-        if let Some(check) = &matte.plate_check {
+        if let Some(check) = &check {
             status.changed_fraction = check.staleness.changed_fraction;
             if check.staleness.is_stale() {
                 let since = *self.stale_since.get_or_insert(now);
@@ -193,11 +205,5 @@ impl PlateKeeper {
                 self.cancel_capture(status);
             }
         }
-    }
-}
-
-impl Default for PlateKeeper {
-    fn default() -> Self {
-        Self::new()
     }
 }

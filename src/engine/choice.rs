@@ -1,4 +1,4 @@
-//! What the user picks in the window: a source and a model, as persisted settings.
+//! What the user picks in the window (and `record`): a source and a model, as persisted settings.
 
 use std::path::PathBuf;
 
@@ -100,7 +100,7 @@ impl SourceChoice {
             }
             Self::Video { path } | Self::Image { path } => source::open(&SourceSpec::Path(path.clone())),
             Self::Synthetic { width, height, fps } => {
-                Ok(Box::new(source::synthetic::SyntheticSource::live(*width, *height, *fps, None)))
+                Ok(Box::new(source::synthetic::SyntheticSource::new(*width, *height, *fps, None)))
             }
         }
     }
@@ -137,6 +137,20 @@ impl Default for ModelChoice {
 impl ModelChoice {
     pub const REF_SIZES: [u32; 5] = [256, 320, 384, 448, 512];
     pub const DOWNSAMPLE_RATIOS: [f32; 5] = [0.0, 0.125, 0.25, 0.375, 0.5];
+
+    /// Opens the model from the file `make setup` fetched (or the user put in `models/`); the error as a
+    /// sentence for the window.
+    pub fn open(&self) -> Result<Box<dyn crate::infer::Matter>, String> {
+        if let Some(stand_in) = crate::infer::synthetic::SyntheticMatter::from_env(self.kind) {
+            return Ok(Box::new(stand_in));
+        }
+        let file = crate::models::default_model_file(self.kind).map_err(|err| err.to_string())?;
+        let matter = crate::infer::open_matter(self.kind, &file, &self.matter_options()).map_err(|e| e.to_string())?;
+        if let Some(notice) = crate::models::note_user_model(&file) {
+            tracing::warn!("{notice}");
+        }
+        Ok(matter)
+    }
 
     pub fn matter_options(&self) -> MatterOptions {
         MatterOptions {

@@ -1,0 +1,76 @@
+//! `mattecam models` and `mattecam sources`: what is installed and what can be read.
+
+use std::process::ExitCode;
+
+use mattecam::infer;
+use mattecam::models::{self, FileStatus};
+use mattecam::paths::display;
+use mattecam::source::camera;
+
+pub fn models() -> anyhow::Result<ExitCode> {
+    let entries = models::load_manifest()?;
+    println!("{:<8} {:<10} {:<12} {:<30} source", "model", "licence", "status", "file");
+    for entry in &entries {
+        let status = match models::file_status(entry) {
+            FileStatus::Verified => "verified".to_string(),
+            FileStatus::Missing => "missing".to_string(),
+            FileStatus::Mismatch { .. } => "WRONG FILE".to_string(),
+        };
+        let file = display(&mattecam::paths::models_dir().join(&entry.file));
+        println!(
+            "{:<8} {:<10} {:<12} {:<30} {} ({})",
+            entry.name, entry.licence, status, file, entry.wheel, entry.upstream
+        );
+    }
+    match infer::runtime_library() {
+        Ok(path) => println!("ONNX Runtime: {}", display(&path)),
+        Err(err) => println!("ONNX Runtime: {err}"),
+    }
+    let dir = mattecam::paths::models_dir();
+    let recorded = models::recorded_models();
+    println!();
+    println!("BGMv2 needs a model file you download yourself (its weights are on no package registry):");
+    println!("  get one of the authors' ONNX exports from github.com/PeterL1n/BackgroundMattingV2 (README,");
+    println!("  \"Download\": Google Drive), then put it into {} or pass --model-file PATH.", display(&dir));
+    println!(
+        "  Its sha256 is recorded on first use ({}) and a later change is reported.",
+        display(&models::records_path())
+    );
+    println!("  {:<22} {:<10} {:<7} {:<26} {:<30} status", "export", "backbone", "scale", "refine", "suits");
+    for entry in models::load_user_models()? {
+        let path = dir.join(&entry.file);
+        let status = match recorded.iter().find(|r| std::fs::canonicalize(&path).ok().as_ref() == Some(&r.path)) {
+            Some(r) => format!("present, sha256 {} recorded {}", &r.sha256[..12], r.first_used),
+            None if path.is_file() => "present, not used yet".to_string(),
+            None => "not present".to_string(),
+        };
+        println!(
+            "  {:<22} {:<10} {:<7} {:<26} {:<30} {status}",
+            entry.file, entry.backbone, entry.backbone_scale, entry.refine, entry.suits
+        );
+    }
+    for r in recorded.iter().filter(|r| !r.path.starts_with(&dir)) {
+        println!("  also used: {} (sha256 {}, first used {})", display(&r.path), &r.sha256[..12], r.first_used);
+    }
+    let all_ok = entries.iter().all(|e| models::file_status(e) == FileStatus::Verified);
+    if !all_ok {
+        println!("run `make setup` to fetch and verify the missing or wrong files");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sources() -> anyhow::Result<ExitCode> {
+    let cameras = camera::list_cameras();
+    if cameras.is_empty() {
+        println!("cameras: none found");
+    }
+    for cam in cameras {
+        let modes: Vec<String> = cam.modes.iter().take(8).map(|(w, h, fps)| format!("{w}x{h}@{fps}")).collect();
+        println!("camera:{}  {}  {}", cam.index, cam.name, modes.join(" "));
+    }
+    let clip = mattecam::paths::demo_clip();
+    let state = if clip.is_file() { "present" } else { "missing: run `make setup`" };
+    println!("demo      {} ({state})", display(&clip));
+    println!("synthetic moving shapes, any size: synthetic:WxH@FPS");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,169 @@
+//! The `mattecam` command line: one file per subcommand, each with its arguments and the conversion into
+//! the library's options. The edge where library errors become messages and exit codes.
+
+mod bench;
+mod eval;
+mod list;
+mod plate;
+mod process;
+mod record;
+mod window;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use mattecam::composite::Upsample;
+use mattecam::filter::temporal::TemporalMode;
+use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use mattecam::models;
+use mattecam::plate::PlateOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "mattecam",
+    version,
+    about = "Real-time matting: cut people out of video and put them over a new background."
+)]
+pub struct Cli {
+    /// Without a subcommand: open the window.
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    window: window::WindowArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Matte a video, image, folder of images, camera or synthetic source and write the composite.
+    Process(process::ProcessArgs),
+    /// Record a live source (camera, or a file played in real time) for a while, without a window.
+    Record(record::RecordArgs),
+    /// Measure matte quality (SAD, MSE, MAD, Grad, Conn, dtSSD, flicker) on exact-ground-truth data.
+    Eval(eval::EvalArgs),
+    /// Capture a clean background plate: the median of N frames of a source (step out of the picture).
+    Plate(plate::PlateArgs),
+    /// List the models, their licences and whether each is present and verified.
+    Models,
+    /// List the cameras found and the demo media.
+    Sources,
+    /// Measure speed: the model alone, the whole pipeline, recording, live latency, and optionally the
+    /// Python reference pipeline, on the same frames.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs what the command line asks.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => window::run(cli.window),
+        Some(Command::Process(args)) => process::run(args),
+        Some(Command::Record(args)) => record::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Plate(args)) => plate::run(args),
+        Some(Command::Models) => list::models(),
+        Some(Command::Sources) => list::sources(),
+        Some(Command::Bench(args)) => bench::run(args),
+    }
+}
+
+/// What a recording or a `process` run writes.
+#[derive(Args)]
+pub struct RecordingArgs {
+    /// `mp4` (composite, H.264), `prores` (cutout with alpha, ProRes 4444 .mov), `webm-alpha` (cutout with
+    /// alpha, VP9 .webm), `png` (a folder of PNGs) or `matte` (the alpha as a gray H.264 .mp4). Default:
+    /// from the output's extension.
+    #[arg(long, value_enum)]
+    pub format: Option<mattecam::sink::Format>,
+    /// H.264 / VP9 quality (constant rate factor: lower is better and bigger).
+    #[arg(long, default_value_t = mattecam::sink::DEFAULT_CRF, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+    /// Also write the source video, frame-aligned, as NAME.source.mp4 (e.g. beside a matte).
+    #[arg(long)]
+    pub with_source: bool,
+}
+
+/// How alpha is predicted: shared by `process` and `eval`.
+#[derive(Args)]
+pub struct ModelArgs {
+    #[arg(long, value_enum, default_value_t = ModelKind::Modnet)]
+    pub model: ModelKind,
+    /// Load the model from this file instead of the one `make setup` fetched (BGMv2: the weights you
+    /// downloaded; see `mattecam models`).
+    #[arg(long)]
+    pub model_file: Option<PathBuf>,
+    /// A clean background plate (the scene without the person, at the input's size; `mattecam plate`
+    /// captures one): BGMv2 needs it; MODNet and RVM use it for plate assistance.
+    #[arg(long)]
+    pub plate: Option<PathBuf>,
+    /// Do not use the plate to push alpha toward 0 where the frame shows it (MODNet, RVM).
+    #[arg(long)]
+    pub no_plate_assist: bool,
+    #[arg(long, value_enum, default_value_t = TemporalMode::Off)]
+    pub temporal: TemporalMode,
+    /// How alpha is resized from model to frame resolution.
+    #[arg(long, value_enum, default_value_t = Upsample::Area)]
+    pub upsample: Upsample,
+    /// Inference threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long, value_enum, default_value_t = ProviderRequest::Auto)]
+    pub provider: ProviderRequest,
+    /// MODNet: shorter side of the model input, in pixels.
+    #[arg(long)]
+    pub ref_size: Option<u32>,
+    /// RVM: downsample ratio (default: chosen from the frame size).
+    #[arg(long)]
+    pub downsample_ratio: Option<f32>,
+}
+
+impl ModelArgs {
+    pub fn matter_options(&self) -> MatterOptions {
+        MatterOptions {
+            session: SessionOptions { threads: self.threads, provider: self.provider, ..Default::default() },
+            ref_size: self.ref_size,
+            downsample_ratio: self.downsample_ratio,
+        }
+    }
+
+    pub fn plate_options(&self) -> PlateOptions {
+        PlateOptions { assist: !self.no_plate_assist, ..PlateOptions::default() }
+    }
+
+    pub fn model_file(&self) -> anyhow::Result<PathBuf> {
+        Ok(match &self.model_file {
+            Some(path) => path.clone(),
+            None => models::default_model_file(self.model)?,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let size = match self.model {
+            ModelKind::Modnet => format!("ref size {}", self.ref_size.unwrap_or(infer::modnet::DEFAULT_REF_SIZE)),
+            ModelKind::Rvm => match self.downsample_ratio {
+                Some(r) => format!("downsample ratio {r}"),
+                None => "downsample ratio auto".to_string(),
+            },
+            ModelKind::Bgmv2 => "full resolution, with the plate".to_string(),
+        };
+        let plate = match (&self.plate, self.model) {
+            (None, _) => String::new(),
+            (Some(_), ModelKind::Bgmv2) => ", with plate".to_string(),
+            (Some(_), _) if self.no_plate_assist => ", plate unused".to_string(),
+            (Some(_), _) => ", plate assistance".to_string(),
+        };
+        format!("{} ({size}{plate})", self.model.name())
+    }
+}
+
+impl From<&ModelArgs> for MatterOptions {
+    fn from(args: &ModelArgs) -> Self {
+        args.matter_options()
+    }
+}
+
+/// `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = text.split_once('x').context("--size is WIDTHxHEIGHT, e.g. 1280x720")?;
+    Ok((w.parse().context("--size width")?, h.parse().context("--size height")?))
+}

@@ -1,0 +1,314 @@
+//! One composite, many consumers: each frame's [`Output`] is shared (never copied) with every subscriber.
+//! A subscriber declares how it takes frames: the newest only (the window), a bounded queue that drops and
+//! counts when full (a recording), or a queue that waits (a file run, which never loses a frame). A slow
+//! consumer that may drop never slows the others.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+
+use crate::frame::Output;
+use crate::latest::LatestSlot;
+
+/// How a subscriber takes frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The newest frame replaces one not yet taken (counted as dropped): a display.
+    Latest,
+    /// Up to this many frames wait; beyond, frames are dropped and counted: a live recording.
+    Queue(usize),
+    /// Up to this many frames wait; beyond, the compositor waits: a file run.
+    Wait(usize),
+}
+
+enum Mailbox {
+    Latest(LatestSlot<Arc<Output>>),
+    Queue { tx: Mutex<Option<Sender<Arc<Output>>>>, rx: Receiver<Arc<Output>> },
+}
+
+pub struct Subscriber {
+    name: &'static str,
+    delivery: Delivery,
+    mailbox: Mailbox,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    /// The consumer let go of its end.
+    gone: AtomicBool,
+    /// It needs the picture's pixels (a screen on the compositor's GPU draws its texture instead).
+    needs_pixels: bool,
+}
+
+impl Subscriber {
+    fn close(&self) {
+        match &self.mailbox {
+            Mailbox::Latest(slot) => slot.close(),
+            Mailbox::Queue { tx, .. } => drop(tx.lock().expect("mailbox lock").take()),
+        }
+    }
+
+    /// Hands `output` over; false when a waiting subscriber's consumer is gone.
+    fn deliver(&self, output: &Arc<Output>) -> bool {
+        let waits = matches!(self.delivery, Delivery::Wait(_));
+        match &self.mailbox {
+            Mailbox::Latest(slot) => {
+                if slot.put(Arc::clone(output)).is_some() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Mailbox::Queue { tx, .. } => {
+                // A clone of the sender, so that a waiting send does not hold the lock `close` needs.
+                let Some(tx) = tx.lock().expect("mailbox lock").clone() else { return !waits };
+                if waits {
+                    if tx.send(Arc::clone(output)).is_err() {
+                        return false;
+                    }
+                } else if let Err(TrySendError::Full(_)) = tx.try_send(Arc::clone(output)) {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+            }
+        }
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+/// The consumer's end of a subscription. Dropping it unsubscribes.
+pub struct Subscription {
+    inner: Arc<Subscriber>,
+}
+
+/// What [`Subscription::recv_timeout`] found.
+#[derive(Debug)]
+pub enum Received {
+    Frame(Arc<Output>),
+    /// Nothing yet.
+    Empty,
+    /// The stream ended (the engine stopped) and everything delivered was taken.
+    Ended,
+}
+
+impl Subscription {
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// The next frame (the newest, for [`Delivery::Latest`]) if one is waiting; never waits.
+    pub fn take(&self) -> Option<Arc<Output>> {
+        match self.recv_timeout(Duration::ZERO) {
+            Received::Frame(output) => Some(output),
+            Received::Empty | Received::Ended => None,
+        }
+    }
+
+    /// Waits up to `timeout` for the next frame.
+    pub fn recv_timeout(&self, timeout: Duration) -> Received {
+        match &self.inner.mailbox {
+            Mailbox::Latest(slot) => match slot.take_timeout(timeout) {
+                Some(output) => Received::Frame(output),
+                None if slot.is_closed() => Received::Ended,
+                None => Received::Empty,
+            },
+            Mailbox::Queue { rx, .. } => match rx.recv_timeout(timeout) {
+                Ok(output) => Received::Frame(output),
+                Err(RecvTimeoutError::Timeout) => Received::Empty,
+                Err(RecvTimeoutError::Disconnected) => Received::Ended,
+            },
+        }
+    }
+
+    /// The subscription's figures, for another thread.
+    pub fn watch(&self) -> Watch {
+        Watch(Arc::clone(&self.inner))
+    }
+
+    /// Frames handed to this subscriber.
+    pub fn delivered(&self) -> u64 {
+        self.watch().delivered()
+    }
+
+    /// Frames this subscriber lost: replaced before it took them, or refused by its full queue.
+    pub fn dropped(&self) -> u64 {
+        self.watch().dropped()
+    }
+
+    /// Frames waiting in the queue (0 or 1 for the newest-only delivery).
+    pub fn queued(&self) -> usize {
+        self.watch().queued()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.watch().capacity()
+    }
+}
+
+/// A subscription's figures, readable by someone other than its consumer.
+#[derive(Clone)]
+pub struct Watch(Arc<Subscriber>);
+
+impl Watch {
+    pub fn delivered(&self) -> u64 {
+        self.0.delivered.load(Ordering::Relaxed)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.0.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn queued(&self) -> usize {
+        match &self.0.mailbox {
+            Mailbox::Latest(slot) => slot.is_full() as usize,
+            Mailbox::Queue { rx, .. } => rx.len(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        match self.0.delivery {
+            Delivery::Latest => 1,
+            Delivery::Queue(n) | Delivery::Wait(n) => n,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.inner.gone.store(true, Ordering::Relaxed);
+        self.inner.close();
+        // A compositor waiting for room in this queue gets it, and then sees the subscriber gone.
+        if let Mailbox::Queue { rx, .. } = &self.inner.mailbox {
+            while rx.try_recv().is_ok() {}
+        }
+    }
+}
+
+/// The subscribers of one engine.
+#[derive(Default)]
+pub struct Fanout {
+    subscribers: Mutex<Vec<Arc<Subscriber>>>,
+    ended: AtomicBool,
+}
+
+impl Fanout {
+    /// A new subscriber; it gets every frame composited from now on, with its pixels.
+    pub fn subscribe(&self, name: &'static str, delivery: Delivery) -> Subscription {
+        self.add(name, delivery, true)
+    }
+
+    /// A screen: the newest frame; on the compositor's GPU, the texture alone, read back for nobody.
+    pub fn subscribe_screen(&self, name: &'static str) -> Subscription {
+        self.add(name, Delivery::Latest, false)
+    }
+
+    fn add(&self, name: &'static str, delivery: Delivery, needs_pixels: bool) -> Subscription {
+        let mailbox = match delivery {
+            Delivery::Latest => Mailbox::Latest(LatestSlot::new()),
+            Delivery::Queue(n) | Delivery::Wait(n) => {
+                let (tx, rx) = bounded(n.max(1));
+                Mailbox::Queue { tx: Mutex::new(Some(tx)), rx }
+            }
+        };
+        let inner = Arc::new(Subscriber {
+            name,
+            delivery,
+            mailbox,
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
+            needs_pixels,
+        });
+        if self.ended.load(Ordering::SeqCst) {
+            inner.close();
+        } else {
+            self.subscribers.lock().expect("fanout lock").push(Arc::clone(&inner));
+        }
+        Subscription { inner }
+    }
+
+    /// Whether anyone is subscribed (inference can pause when nobody is).
+    pub fn has_subscribers(&self) -> bool {
+        self.subscribers.lock().expect("fanout lock").iter().any(|s| !s.gone.load(Ordering::Relaxed))
+    }
+
+    /// Whether a subscriber needs the picture's pixels.
+    pub fn wants_pixels(&self) -> bool {
+        self.subscribers.lock().expect("fanout lock").iter().any(|s| s.needs_pixels && !s.gone.load(Ordering::Relaxed))
+    }
+
+    /// Hands `output` to every subscriber; `scratch` is reused so a frame allocates nothing. Returns false
+    /// when a subscriber that must not lose frames has gone (a file run's writer failed).
+    pub fn publish(&self, output: &Arc<Output>, scratch: &mut Vec<Arc<Subscriber>>) -> bool {
+        scratch.clear();
+        {
+            let mut subscribers = self.subscribers.lock().expect("fanout lock");
+            subscribers.retain(|s| !s.gone.load(Ordering::Relaxed) || matches!(s.delivery, Delivery::Wait(_)));
+            scratch.extend(subscribers.iter().cloned());
+        }
+        let mut all = true;
+        for subscriber in scratch.iter() {
+            if subscriber.gone.load(Ordering::Relaxed) || !subscriber.deliver(output) {
+                all &= !matches!(subscriber.delivery, Delivery::Wait(_));
+            }
+        }
+        scratch.clear();
+        all
+    }
+
+    /// The stream ended: every subscriber sees the end once it has taken what was delivered.
+    pub fn close(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        for subscriber in self.subscribers.lock().expect("fanout lock").drain(..) {
+            subscriber.close();
+        }
+    }
+}
+
+/// The scratch list [`Fanout::publish`] reuses.
+pub type PublishScratch = Vec<Arc<Subscriber>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(seq: u64) -> Arc<Output> {
+        let mut output = Output::default();
+        output.frame.seq = seq;
+        Arc::new(output)
+    }
+
+    #[test]
+    fn each_delivery_keeps_its_promise() {
+        let fanout = Fanout::default();
+        let newest = fanout.subscribe("newest", Delivery::Latest);
+        let queue = fanout.subscribe("queue", Delivery::Queue(2));
+        let mut scratch = Vec::new();
+        for seq in 0..5 {
+            assert!(fanout.publish(&output(seq), &mut scratch));
+        }
+        assert_eq!(newest.take().map(|o| o.frame.seq), Some(4));
+        assert_eq!(newest.dropped(), 4);
+        assert_eq!((queue.queued(), queue.dropped(), queue.delivered()), (2, 3, 2));
+        assert_eq!(queue.take().map(|o| o.frame.seq), Some(0));
+        fanout.close();
+        assert_eq!(queue.take().map(|o| o.frame.seq), Some(1));
+        assert!(matches!(queue.recv_timeout(Duration::ZERO), Received::Ended));
+        assert!(matches!(newest.recv_timeout(Duration::ZERO), Received::Ended));
+    }
+
+    #[test]
+    fn a_waiting_subscriber_that_leaves_ends_the_publishing() {
+        let fanout = Fanout::default();
+        let writer = fanout.subscribe("writer", Delivery::Wait(1));
+        let mut scratch = Vec::new();
+        assert!(fanout.publish(&output(0), &mut scratch));
+        drop(writer);
+        assert!(!fanout.publish(&output(1), &mut scratch), "a file run must not go on without its writer");
+        // A dropping subscriber that leaves is simply forgotten.
+        let fanout = Fanout::default();
+        let shown = fanout.subscribe("window", Delivery::Latest);
+        drop(shown);
+        assert!(fanout.publish(&output(0), &mut scratch));
+        assert!(!fanout.has_subscribers());
+    }
+}

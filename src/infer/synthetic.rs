@@ -1,0 +1,79 @@
+//! A stand-in model for tests of everything around the model: deterministic (the same frame always gives
+//! the same matte) and as slow as asked, so that engine, window and recording tests hold on any machine.
+//! It mattes what the synthetic scene draws as its "person" (the warm disc of
+//! `source::synthetic::SyntheticSource`), at half the frame's resolution so upsampling runs too.
+//!
+//! The tests choose it directly, or for a whole process with `MATTECAM_TEST_MATTER_DELAY_MS` (any model
+//! asked for is then this one, taking that many milliseconds a frame).
+
+use std::time::{Duration, Instant};
+
+use super::{InferError, Matter, ModelKind, ProviderInUse};
+use crate::frame::{Frame, Matte};
+
+/// The variable that makes every model a [`SyntheticMatter`] with this delay, in milliseconds.
+pub const DELAY_ENV: &str = "MATTECAM_TEST_MATTER_DELAY_MS";
+
+/// The disc's colour in the synthetic scene.
+const PERSON: [u8; 3] = [240, 200, 160];
+
+pub struct SyntheticMatter {
+    kind: ModelKind,
+    delay: Duration,
+    provider: ProviderInUse,
+}
+
+impl SyntheticMatter {
+    /// Stands in for `kind`, taking `delay` a frame.
+    pub fn new(kind: ModelKind, delay: Duration) -> Self {
+        Self { kind, delay, provider: ProviderInUse::cpu(Some("test matter".into())) }
+    }
+
+    /// The stand-in [`DELAY_ENV`] asks for, if it is set.
+    pub fn from_env(kind: ModelKind) -> Option<Self> {
+        let ms: u64 = std::env::var(DELAY_ENV).ok()?.trim().parse().ok()?;
+        Some(Self::new(kind, Duration::from_millis(ms)))
+    }
+
+    /// The alpha this matter gives a pixel.
+    pub fn alpha_of(rgb: &[u8]) -> f32 {
+        let near = rgb.iter().zip(PERSON).all(|(&v, p)| v.abs_diff(p) <= 8);
+        if near { 1.0 } else { 0.0 }
+    }
+}
+
+impl Matter for SyntheticMatter {
+    fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError> {
+        let started = Instant::now();
+        std::thread::sleep(self.delay);
+        let (w, h) = ((frame.width / 2).max(1), (frame.height / 2).max(1));
+        out.seq = frame.seq;
+        (out.width, out.height) = (w, h);
+        out.alpha.clear();
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((2 * y).min(frame.height - 1) * frame.width + (2 * x).min(frame.width - 1)) as usize * 3;
+                out.alpha.push(Self::alpha_of(&frame.rgb[i..i + 3]));
+            }
+        }
+        out.foreground = None;
+        out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
+        out.model_ms = self.delay.as_secs_f64() * 1000.0;
+        Ok(())
+    }
+
+    fn run_model_only(&mut self) -> Result<(), InferError> {
+        std::thread::sleep(self.delay);
+        Ok(())
+    }
+
+    fn reset(&mut self) {}
+
+    fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    fn provider(&self) -> &ProviderInUse {
+        &self.provider
+    }
+}

@@ -1,0 +1,83 @@
+//! `mattecam record`'s take, without a window: wait until the source and the model run, record for the
+//! time asked (or until interrupted), finish the files.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Clock, RecordError, RecordOptions, Recorder, RecorderStatus, RecordingReport};
+use crate::engine::{Delivery, Engine};
+use crate::sink::OutputSpec;
+use crate::source::SourceInfo;
+
+/// How often the progress callback hears of the take.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the caller hears while the take runs.
+pub enum TakeProgress<'a> {
+    /// Recording from this source.
+    Started(&'a SourceInfo),
+    /// Every second.
+    Running(&'a RecorderStatus),
+    /// The take ended; the queue is being written.
+    Finishing(&'a RecorderStatus),
+}
+
+/// How a take ended.
+pub enum TakeEnd {
+    Recorded(Box<RecordingReport>),
+    /// Interrupted before the source and the model were running: nothing was written.
+    NotStarted,
+}
+
+/// Records `seconds` of what `engine` composites into `output` (or less, if `interrupted` is set).
+pub fn record_take(
+    engine: &Engine,
+    output: OutputSpec,
+    seconds: f64,
+    queue_frames: usize,
+    interrupted: &AtomicBool,
+    progress: &mut dyn FnMut(TakeProgress<'_>),
+) -> Result<TakeEnd, RecordError> {
+    let give_up = || interrupted.load(Ordering::SeqCst);
+    let Some(info) = engine.wait_until_ready(&give_up).map_err(RecordError::NotReady)? else {
+        return Ok(TakeEnd::NotStarted);
+    };
+    let status = engine.status();
+    let options = RecordOptions {
+        output,
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        clock: Clock::Capture,
+        queue_frames,
+        model: status.model.kind.name().to_string(),
+        provider: status.provider.as_ref().map(ToString::to_string).unwrap_or_default(),
+        source: info.name.clone(),
+        compositor: status.compositor.clone(),
+        started_at: None,
+        gate: None,
+    };
+    let tap = engine.tap();
+    let recorder = Recorder::start(options, || tap.subscribe("recorder", Delivery::Queue(queue_frames.max(1))))?;
+    progress(TakeProgress::Started(&info));
+    let started = Instant::now();
+    let mut last_report = started;
+    while started.elapsed().as_secs_f64() < seconds && !give_up() {
+        std::thread::sleep(Duration::from_millis(20));
+        let status = recorder.status();
+        if status.failure.is_some() {
+            break;
+        }
+        if last_report.elapsed() >= PROGRESS_INTERVAL {
+            last_report = Instant::now();
+            progress(TakeProgress::Running(&status));
+        }
+    }
+    let mut recorder = recorder;
+    recorder.request_stop();
+    let status = recorder.status();
+    if status.queue_depth > 0 {
+        progress(TakeProgress::Finishing(&status));
+    }
+    Ok(TakeEnd::Recorded(Box::new(recorder.stop())))
+}
