@@ -132,6 +132,11 @@ pub struct GpuImage {
 }
 
 impl Output {
+    /// Whether the picture is in CPU memory (on the window's GPU it may be only a texture).
+    pub fn has_pixels(&self) -> bool {
+        !self.picture.alpha.is_empty()
+    }
+
     /// What the window shows for this frame: the split view when it is on, else the composite.
     pub fn shown(&self) -> &Composite {
         self.picture.split.as_ref().unwrap_or(&self.picture.composite)

@@ -390,3 +390,56 @@ fn the_live_plate_is_captured_saved_reloaded_and_cleared() {
     wait_for(&again, "the plate cleared", |s| s.plate.plate.is_none());
     assert!(!path.exists(), "clearing deletes the saved plate");
 }
+
+/// On the window's GPU (lavapipe here; a hardware GPU in use): the window gets the texture and nothing is
+/// read back while only the screen watches; once a consumer needs pixels (a recording), they come back
+/// through the readback ring and equal the CPU reference; a snapshot of a texture-only frame reads that
+/// very frame's textures back.
+#[test]
+fn on_the_windows_gpu_the_picture_stays_a_texture_until_pixels_are_needed() {
+    let ctx = match mattecam::gpu::GpuContext::headless() {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must have a GPU adapter (lavapipe): {err}");
+            eprintln!("skipped: no GPU adapter ({err})");
+            return;
+        }
+    };
+    let settings = CompositeSettings { background: Background::Blur { radius_px: 8 }, ..Default::default() };
+    let mut config = EngineConfig::live(
+        SourceChoice::Synthetic { width: 160, height: 96, fps: 30.0 },
+        ModelChoice::default(),
+        TemporalMode::Off,
+        settings.clone(),
+    );
+    config.model = ModelInput::Opened(stand_in(20));
+    config.compositor = CompositorSetup::Device(ctx);
+    let engine = Engine::start(config);
+    let screen = engine.subscribe_screen();
+    let shown = next_frame(&screen);
+    assert!(engine.status().compositor.starts_with("gpu"), "{}", engine.status().compositor);
+    let gpu = shown.gpu.as_ref().expect("the window's frame is a texture");
+    assert!(shown.picture.alpha.is_empty(), "nothing is read back while only the screen watches");
+    assert_eq!((gpu.shown.width(), gpu.shown.height()), (160, 96));
+
+    // A snapshot of that frame reads its textures back: the CPU reference's picture of the same frame.
+    let shots = tempfile::tempdir().unwrap();
+    let job = mattecam::engine::snapshot::SnapshotJob { output: Arc::clone(&shown), dir: shots.path().to_path_buf() };
+    let files = mattecam::engine::snapshot::write_snapshot(&job).unwrap();
+    let mut want = Picture::default();
+    CpuCompositor::new(settings.clone()).unwrap().composite(&shown.frame, &shown.matte, &mut want).unwrap();
+    let saved = image::open(&files.composite).unwrap().to_rgb8();
+    let worst = saved.as_raw().iter().zip(&want.composite.pixels).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1, "snapshot differs from the CPU reference by {worst}");
+
+    // A consumer that needs the pixels: they come back, equal to the CPU reference.
+    let recorder = engine.subscribe("recorder", Delivery::Queue(16));
+    let output = next_frame(&recorder);
+    assert!(output.gpu.is_some());
+    let mut want = Picture::default();
+    CpuCompositor::new(settings).unwrap().composite(&output.frame, &output.matte, &mut want).unwrap();
+    let worst = output.picture.composite.pixels.iter().zip(&want.composite.pixels).map(|(a, b)| a.abs_diff(*b)).max();
+    assert_eq!(output.picture.composite.pixels.len(), want.composite.pixels.len());
+    assert!(worst.unwrap() <= 1, "read back {worst:?} from the CPU reference");
+    assert!(output.picture.alpha.iter().zip(&want.alpha).all(|(a, b)| a.abs_diff(*b) <= 1));
+}

@@ -247,6 +247,11 @@ impl Fanout {
         }
         let mut all = true;
         for subscriber in scratch.iter() {
+            // A frame composited before anyone needed its pixels stays on the GPU: those who need them
+            // start with the next one.
+            if subscriber.needs_pixels && !output.has_pixels() {
+                continue;
+            }
             if subscriber.gone.load(Ordering::Relaxed) || !subscriber.deliver(output) {
                 all &= !matches!(subscriber.delivery, Delivery::Wait(_));
             }

@@ -114,7 +114,7 @@ pub fn write_snapshot(job: &SnapshotJob) -> Result<SnapshotFiles, SnapshotError>
     let output = &job.output;
     // On the window's GPU the pixels may exist only there: read back the textures of this very frame.
     let read_back;
-    let (picture, shown) = match (&output.gpu, output.picture.alpha.is_empty()) {
+    let (picture, shown) = match (&output.gpu, !output.has_pixels()) {
         (Some(gpu), true) => {
             read_back = read_textures(gpu, output.transparent.is_some())?;
             (&read_back.0, read_back.1.as_ref().unwrap_or(&read_back.0.composite))
