@@ -279,6 +279,7 @@ mod tests {
     fn output(seq: u64) -> Arc<Output> {
         let mut output = Output::default();
         output.frame.seq = seq;
+        output.picture.alpha = vec![255];
         Arc::new(output)
     }
 
@@ -315,5 +316,21 @@ mod tests {
         drop(shown);
         assert!(fanout.publish(&output(0), &mut scratch));
         assert!(!fanout.has_subscribers());
+    }
+
+    #[test]
+    fn a_frame_without_pixels_goes_only_to_the_screen() {
+        let fanout = Fanout::default();
+        let screen = fanout.subscribe_screen("screen");
+        let recorder = fanout.subscribe("recorder", Delivery::Queue(4));
+        let mut scratch = Vec::new();
+        assert!(fanout.wants_pixels());
+        let texture_only = Arc::new(Output::default());
+        assert!(fanout.publish(&texture_only, &mut scratch));
+        assert!(screen.take().is_some());
+        assert!(recorder.take().is_none(), "the recorder needs pixels");
+        assert!(fanout.wants_pixels());
+        drop(recorder);
+        assert!(!fanout.wants_pixels());
     }
 }

@@ -243,6 +243,44 @@ impl Shared {
     }
 }
 
+/// What the engine says before its stages have run: a file run's source and opened model are already
+/// there, a live source and a model to load are on their way.
+fn initial_status(
+    source: &SourceInput,
+    model: &ModelInput,
+    temporal: TemporalMode,
+    composite: &CompositeSettings,
+) -> EngineStatus {
+    let (source_choice, source_info) = match source {
+        SourceInput::Live(choice) => (choice.clone(), None),
+        SourceInput::File(source) => {
+            let info = source.info().clone();
+            (SourceChoice::Video { path: info.name.clone().into() }, Some(info))
+        }
+    };
+    let (model_choice, provider) = match model {
+        ModelInput::Load(choice) => (choice.clone(), None),
+        ModelInput::Opened(matters) => {
+            let first = matters.first().expect("at least one model session");
+            (ModelChoice { kind: first.kind(), ..ModelChoice::default() }, Some(first.provider().clone()))
+        }
+    };
+    EngineStatus {
+        source: source_choice,
+        source_state: if source_info.is_some() { SourceState::Running } else { SourceState::Opening },
+        source_info,
+        model: model_choice,
+        model_state: if provider.is_some() { ModelState::Ready } else { ModelState::Loading },
+        provider,
+        temporal,
+        plate: PlateStatus::default(),
+        needs_plate: false,
+        composite: composite.clone(),
+        composite_error: None,
+        compositor: String::new(),
+    }
+}
+
 /// Subscribes consumers to an engine's outputs from any thread.
 #[derive(Clone)]
 pub struct Tap(Arc<Shared>);
@@ -279,38 +317,12 @@ pub struct Engine {
 impl Engine {
     pub fn start(config: EngineConfig) -> Self {
         let EngineConfig { source, model, temporal, composite, compositor, plate, writer, max_frames, notify } = config;
-        let (source_choice, source_info) = match &source {
-            SourceInput::Live(choice) => (choice.clone(), None),
-            SourceInput::File(source) => {
-                (SourceChoice::Video { path: source.info().name.clone().into() }, Some(source.info().clone()))
-            }
-        };
-        let to_load = match &model {
-            ModelInput::Load(choice) => Some(choice.clone()),
-            ModelInput::Opened(_) => None,
-        };
-        let (model_choice, provider) = match &model {
-            ModelInput::Load(choice) => (choice.clone(), None),
-            ModelInput::Opened(matters) => {
-                let first = matters.first().expect("at least one model session");
-                (ModelChoice { kind: first.kind(), ..ModelChoice::default() }, Some(first.provider().clone()))
-            }
+        let source_info = match &source {
+            SourceInput::Live(_) => None,
+            SourceInput::File(source) => Some(source.info().clone()),
         };
         let live = matches!(source, SourceInput::Live(_)) || source_info.as_ref().is_some_and(|info| info.live);
-        let status = EngineStatus {
-            source: source_choice,
-            source_state: if source_info.is_some() { SourceState::Running } else { SourceState::Opening },
-            source_info: source_info.clone(),
-            model: model_choice.clone(),
-            model_state: if provider.is_some() { ModelState::Ready } else { ModelState::Loading },
-            provider,
-            temporal,
-            plate: PlateStatus::default(),
-            needs_plate: false,
-            composite: composite.clone(),
-            composite_error: None,
-            compositor: String::new(),
-        };
+        let status = initial_status(&source, &model, temporal, &composite);
         let shared = Arc::new(Shared {
             stats: EngineStats::default(),
             status: Mutex::new(status),
@@ -338,9 +350,9 @@ impl Engine {
         let s = Arc::clone(&shared);
         threads.push(stage::spawn("source", &shared, move || source::run(&s, source, frames_out, max_frames)));
         let s = Arc::clone(&shared);
-        let models = match model {
-            ModelInput::Opened(matters) => matters,
-            ModelInput::Load(_) => Vec::new(),
+        let (models, to_load) = match model {
+            ModelInput::Opened(matters) => (matters, None),
+            ModelInput::Load(choice) => (Vec::new(), Some(choice)),
         };
         threads.push(stage::spawn("infer", &shared, move || infer::run(&s, models, plate, frames_in, matted_out)));
         let s = Arc::clone(&shared);
