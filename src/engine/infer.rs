@@ -66,7 +66,8 @@ pub fn run(
 /// One session (swapped when the user picks another model) and the plate it uses.
 struct Inferring {
     model: Option<PlatedMatter>,
-    /// Kept between models: a model that fails on a frame is dropped, and a file run must then fail.
+    /// The caller opened the model (a file run, the bench): a frame it fails on fails the run. A model the
+    /// user picked is dropped instead, and the status says why.
     fixed: bool,
     keeper: Option<(PlateKeeper, PlateSettings)>,
     /// The plate of the current source, handed to each model that is loaded.

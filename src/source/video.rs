@@ -55,6 +55,7 @@ impl VideoSource {
             .spawn()
             .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdout = child.stdout.take().expect("stdout was piped");
+        widen_pipe(&stdout);
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-decode-stderr"));
         Ok(Self { info, path: path.to_path_buf(), child, stdout, stderr, next_seq: 0, finished: false })
     }
@@ -80,6 +81,20 @@ impl VideoSource {
         }
         Ok(())
     }
+}
+
+/// A frame is megabytes and a pipe holds 64 KB: each frame would take dozens of switches between ffmpeg
+/// and the reading thread, each one taking a core from the model for a moment. A 1 MB pipe (Linux's
+/// default limit for unprivileged processes) takes a few. Where the call fails, the default stays.
+fn widen_pipe(pipe: &ChildStdout) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETPIPE_SZ on a pipe we own; the result is only a size or an error code.
+        let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
 }
 
 impl FrameSource for VideoSource {
