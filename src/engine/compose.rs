@@ -18,6 +18,7 @@ use crate::compositor::{self, Compositor, CompositorError};
 use crate::filter::temporal::{TemporalFilter, TemporalMode};
 use crate::frame::{Frame, GpuImage, Matte, Output};
 use crate::gpu::GpuCompositor;
+use crate::gpu::pipelines::rgba_texture;
 
 /// How long the stage waits for a matte before it looks at its inputs again.
 const POLL: Duration = Duration::from_millis(50);
@@ -287,18 +288,7 @@ fn copy_into_free(
     let texture = match free {
         Some(i) => Arc::clone(&ring[i]),
         None => {
-            let texture = Arc::new(ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("kept frame"),
-                size,
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING
-                    | wgpu::TextureUsages::COPY_DST
-                    | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            }));
+            let texture = Arc::new(rgba_texture(&ctx.device, "kept frame", size, wgpu::TextureUsages::empty()));
             if ring.len() >= DISPLAY_TEXTURES {
                 // Sizes no longer made are forgotten first.
                 ring.retain(|t| t.size() == size);

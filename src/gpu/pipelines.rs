@@ -226,20 +226,31 @@ impl<'a> Builder<'a> {
 
     /// An RGBA8 texture shaders write, the window samples and the readback copies.
     pub fn output_texture(&self, label: &str, width: u32, height: u32) -> wgpu::Texture {
-        self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::STORAGE_BINDING
-                | wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_SRC
-                | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        })
+        let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
+        rgba_texture(self.device, label, size, wgpu::TextureUsages::STORAGE_BINDING)
     }
+}
+
+/// A 2D RGBA8 texture the window can sample and copies can fill or read, plus `usage`.
+pub fn rgba_texture(
+    device: &wgpu::Device,
+    label: &str,
+    size: wgpu::Extent3d,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: usage
+            | wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC
+            | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
 }
 
 /// `queue.write_buffer` needs a multiple of four bytes: the tail goes in zero-padded.

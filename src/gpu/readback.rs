@@ -61,11 +61,16 @@ fn copy_and_read(
     );
     queue.submit([encoder.finish()]);
     map_on(device, buffer)?;
+    unpack_rows(buffer, width, height, out)
+}
+
+/// The mapped `buffer`'s rows (padded to 256 bytes) packed into `out`; then unmaps it.
+fn unpack_rows(buffer: &wgpu::Buffer, width: u32, height: u32, out: &mut Vec<u8>) -> Result<(), GpuError> {
     {
         let view = buffer.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
-        let packed = width as usize * 4;
+        let (packed, row) = (width as usize * 4, padded_bytes_per_row(width) as usize);
         out.resize(packed * height as usize, 0);
-        for (dst, src) in out.chunks_exact_mut(packed).zip(view.chunks_exact(row as usize)) {
+        for (dst, src) in out.chunks_exact_mut(packed).zip(view.chunks_exact(row)) {
             dst.copy_from_slice(&src[..packed]);
         }
     }
@@ -199,16 +204,7 @@ impl ReadbackRing {
             return Err(GpuError::Readback("mapping the readback buffer failed".into()));
         }
         ctx.take_error()?;
-        {
-            let row = padded_bytes_per_row(slot.width) as usize;
-            let view = slot.buffer.get_mapped_range(..).map_err(|err| GpuError::Readback(err.to_string()))?;
-            let packed = slot.width as usize * 4;
-            out.resize(packed * slot.height as usize, 0);
-            for (dst, src) in out.chunks_exact_mut(packed).zip(view.chunks_exact(row)) {
-                dst.copy_from_slice(&src[..packed]);
-            }
-        }
-        slot.buffer.unmap();
+        unpack_rows(&slot.buffer, slot.width, slot.height, out)?;
         slot.state.store(SLOT_FREE, Ordering::Release);
         Ok((slot.width, slot.height))
     }

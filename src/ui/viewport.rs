@@ -10,6 +10,7 @@ use egui::{Rect, TextureId, Ui, Vec2};
 
 use crate::composite::output::display_rgba;
 use crate::frame::Output;
+use crate::gpu::pipelines::rgba_texture;
 
 /// The egui texture the picture is drawn from.
 pub struct Presenter {
@@ -59,16 +60,7 @@ impl Presenter {
         let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
         let fresh = self.upload.as_ref().is_none_or(|texture| texture.size() != size);
         if fresh {
-            self.upload = Some(self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("picture"),
-                size,
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            }));
+            self.upload = Some(rgba_texture(&self.device, "picture", size, wgpu::TextureUsages::empty()));
         }
         let texture = self.upload.as_ref().expect("made above");
         self.queue.write_texture(
