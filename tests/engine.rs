@@ -58,8 +58,8 @@ fn next_frame(subscription: &Subscription) -> Arc<mattecam::frame::Output> {
     let started = Instant::now();
     loop {
         match subscription.recv_timeout(Duration::from_millis(100)) {
-            Received::Frame(output) => return output,
-            Received::Ended => panic!("the engine ended"),
+            Received::Value(output) => return output,
+            Received::Closed => panic!("the engine ended"),
             Received::Empty => assert!(started.elapsed() < PATIENCE, "no frame came"),
         }
     }
@@ -93,41 +93,27 @@ fn a_file_run_writes_every_frame_in_order() {
 #[test]
 fn a_stopped_run_commits_and_a_cancelled_one_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    // An endless source into a PNG sequence, once `frames` frames are written.
+    let running = |out: &std::path::Path, frames: u64| {
+        let sinks: Vec<Box<dyn mattecam::sink::Sink>> =
+            vec![Box::new(PngSequenceSink::create(out, Content::Alpha).unwrap())];
+        let source = Box::new(SyntheticSource::new(64, 48, 30.0, None));
+        let engine = file_engine(source, stand_in(5), TemporalMode::Off, colour(), sinks, None);
+        let started = Instant::now();
+        while engine.snapshot().frames_written < frames {
+            assert!(started.elapsed() < PATIENCE, "frames were not written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        engine
+    };
     let kept = dir.path().join("kept");
-    let sinks: Vec<Box<dyn mattecam::sink::Sink>> =
-        vec![Box::new(PngSequenceSink::create(&kept, Content::Alpha).unwrap())];
-    let engine = file_engine(
-        Box::new(SyntheticSource::new(64, 48, 30.0, None)),
-        stand_in(5),
-        TemporalMode::Off,
-        colour(),
-        sinks,
-        None,
-    );
-    let started = Instant::now();
-    while engine.snapshot().frames_written < 5 {
-        assert!(started.elapsed() < PATIENCE);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let engine = running(&kept, 5);
     engine.stop();
     let summary = engine.wait().unwrap();
     let written = std::fs::read_dir(&kept).unwrap().count() as u64;
     assert!(written >= 5 && written == summary.stats.frames_written, "{written} files, {:?}", summary.stats);
 
-    let gone = dir.path().join("gone");
-    let sinks: Vec<Box<dyn mattecam::sink::Sink>> =
-        vec![Box::new(PngSequenceSink::create(&gone, Content::Alpha).unwrap())];
-    let engine = file_engine(
-        Box::new(SyntheticSource::new(64, 48, 30.0, None)),
-        stand_in(5),
-        TemporalMode::Off,
-        colour(),
-        sinks,
-        None,
-    );
-    while engine.snapshot().frames_written < 3 {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let engine = running(&dir.path().join("gone"), 3);
     drop(engine);
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["kept"], "an abandoned run leaves no output: {left:?}");

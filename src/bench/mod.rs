@@ -438,7 +438,7 @@ fn live_phase(config: EngineConfig, frames: u64) -> Result<(Phase, Summary), Ben
     let engine = Engine::start(config);
     let screen = engine.subscribe_screen();
     while engine.snapshot().frames_composited < frames && !engine.is_finished() {
-        if let Received::Frame(output) = screen.recv_timeout(std::time::Duration::from_millis(50)) {
+        if let Received::Value(output) = screen.recv_timeout(std::time::Duration::from_millis(50)) {
             engine.record_shown(&output);
         }
         if let Some(failure) = engine.status().failure() {

@@ -194,7 +194,6 @@ impl Compose {
         let settings = self.compositor.settings();
         out.mirror = settings.mirror;
         out.transparent = settings.transparent();
-        let wants_pixels = shared.fanout.wants_pixels();
         let readback = match self.compositor.as_gpu() {
             Some(gpu) => {
                 let Output { frame, matte, .. } = &*out;
@@ -202,7 +201,7 @@ impl Compose {
                     .map_err(CompositorError::from)?;
                 out.gpu = if gpu.is_display() { Some(keep_textures(gpu, &mut self.display)?) } else { None };
                 out.picture.alpha.clear();
-                wants_pixels || out.gpu.is_none()
+                out.gpu.is_none() || shared.fanout.wants_pixels()
             }
             None => {
                 let Output { frame, matte, picture, .. } = out;

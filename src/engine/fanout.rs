@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Sender, TrySendError, bounded};
 
+use super::link::LinkIn;
+pub use super::link::Recv as Received;
 use crate::frame::Output;
 use crate::latest::LatestSlot;
 
@@ -23,15 +25,18 @@ pub enum Delivery {
     Wait(usize),
 }
 
-enum Mailbox {
-    Latest(LatestSlot<Arc<Output>>),
-    Queue { tx: Mutex<Option<Sender<Arc<Output>>>>, rx: Receiver<Arc<Output>> },
+/// The publishing side of a subscriber's link; its consumer holds the receiving side (`inbox`).
+enum Outbox {
+    Latest(Arc<LatestSlot<Arc<Output>>>),
+    /// Taken (dropped) when the stream ends, so that the receiver sees it end.
+    Queue(Mutex<Option<Sender<Arc<Output>>>>),
 }
 
 pub struct Subscriber {
     name: &'static str,
     delivery: Delivery,
-    mailbox: Mailbox,
+    outbox: Outbox,
+    inbox: LinkIn<Arc<Output>>,
     delivered: AtomicU64,
     dropped: AtomicU64,
     /// The consumer let go of its end.
@@ -42,22 +47,22 @@ pub struct Subscriber {
 
 impl Subscriber {
     fn close(&self) {
-        match &self.mailbox {
-            Mailbox::Latest(slot) => slot.close(),
-            Mailbox::Queue { tx, .. } => drop(tx.lock().expect("mailbox lock").take()),
+        match &self.outbox {
+            Outbox::Latest(slot) => slot.close(),
+            Outbox::Queue(tx) => drop(tx.lock().expect("mailbox lock").take()),
         }
     }
 
     /// Hands `output` over; false when a waiting subscriber's consumer is gone.
     fn deliver(&self, output: &Arc<Output>) -> bool {
         let waits = matches!(self.delivery, Delivery::Wait(_));
-        match &self.mailbox {
-            Mailbox::Latest(slot) => {
+        match &self.outbox {
+            Outbox::Latest(slot) => {
                 if slot.put(Arc::clone(output)).is_some() {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Mailbox::Queue { tx, .. } => {
+            Outbox::Queue(tx) => {
                 // A clone of the sender, so that a waiting send does not hold the lock `close` needs.
                 let Some(tx) = tx.lock().expect("mailbox lock").clone() else { return !waits };
                 if waits {
@@ -80,16 +85,6 @@ pub struct Subscription {
     inner: Arc<Subscriber>,
 }
 
-/// What [`Subscription::recv_timeout`] found.
-#[derive(Debug)]
-pub enum Received {
-    Frame(Arc<Output>),
-    /// Nothing yet.
-    Empty,
-    /// The stream ended (the engine stopped) and everything delivered was taken.
-    Ended,
-}
-
 impl Subscription {
     pub fn name(&self) -> &'static str {
         self.inner.name
@@ -98,25 +93,15 @@ impl Subscription {
     /// The next frame (the newest, for [`Delivery::Latest`]) if one is waiting; never waits.
     pub fn take(&self) -> Option<Arc<Output>> {
         match self.recv_timeout(Duration::ZERO) {
-            Received::Frame(output) => Some(output),
-            Received::Empty | Received::Ended => None,
+            Received::Value(output) => Some(output),
+            Received::Empty | Received::Closed => None,
         }
     }
 
-    /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Received {
-        match &self.inner.mailbox {
-            Mailbox::Latest(slot) => match slot.take_timeout(timeout) {
-                Some(output) => Received::Frame(output),
-                None if slot.is_closed() => Received::Ended,
-                None => Received::Empty,
-            },
-            Mailbox::Queue { rx, .. } => match rx.recv_timeout(timeout) {
-                Ok(output) => Received::Frame(output),
-                Err(RecvTimeoutError::Timeout) => Received::Empty,
-                Err(RecvTimeoutError::Disconnected) => Received::Ended,
-            },
-        }
+    /// Waits up to `timeout` for the next frame; `Closed` once the stream ended and everything delivered
+    /// was taken.
+    pub fn recv_timeout(&self, timeout: Duration) -> Received<Arc<Output>> {
+        self.inner.inbox.recv_timeout(timeout)
     }
 
     /// The subscription's figures, for another thread.
@@ -158,10 +143,7 @@ impl Watch {
     }
 
     pub fn queued(&self) -> usize {
-        match &self.0.mailbox {
-            Mailbox::Latest(slot) => slot.is_full() as usize,
-            Mailbox::Queue { rx, .. } => rx.len(),
-        }
+        self.0.inbox.waiting()
     }
 
     pub fn capacity(&self) -> usize {
@@ -177,9 +159,7 @@ impl Drop for Subscription {
         self.inner.gone.store(true, Ordering::Relaxed);
         self.inner.close();
         // A compositor waiting for room in this queue gets it, and then sees the subscriber gone.
-        if let Mailbox::Queue { rx, .. } = &self.inner.mailbox {
-            while rx.try_recv().is_ok() {}
-        }
+        while let Received::Value(_) = self.inner.inbox.recv_timeout(Duration::ZERO) {}
     }
 }
 
@@ -202,17 +182,21 @@ impl Fanout {
     }
 
     fn add(&self, name: &'static str, delivery: Delivery, needs_pixels: bool) -> Subscription {
-        let mailbox = match delivery {
-            Delivery::Latest => Mailbox::Latest(LatestSlot::new()),
+        let (outbox, inbox) = match delivery {
+            Delivery::Latest => {
+                let slot = Arc::new(LatestSlot::new());
+                (Outbox::Latest(Arc::clone(&slot)), LinkIn::Latest(slot))
+            }
             Delivery::Queue(n) | Delivery::Wait(n) => {
                 let (tx, rx) = bounded(n.max(1));
-                Mailbox::Queue { tx: Mutex::new(Some(tx)), rx }
+                (Outbox::Queue(Mutex::new(Some(tx))), LinkIn::Channel(rx))
             }
         };
         let inner = Arc::new(Subscriber {
             name,
             delivery,
-            mailbox,
+            outbox,
+            inbox,
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             gone: AtomicBool::new(false),
@@ -298,8 +282,8 @@ mod tests {
         assert_eq!(queue.take().map(|o| o.frame.seq), Some(0));
         fanout.close();
         assert_eq!(queue.take().map(|o| o.frame.seq), Some(1));
-        assert!(matches!(queue.recv_timeout(Duration::ZERO), Received::Ended));
-        assert!(matches!(newest.recv_timeout(Duration::ZERO), Received::Ended));
+        assert!(matches!(queue.recv_timeout(Duration::ZERO), Received::Closed));
+        assert!(matches!(newest.recv_timeout(Duration::ZERO), Received::Closed));
     }
 
     #[test]

@@ -23,9 +23,12 @@ pub enum LinkIn<T> {
 }
 
 /// What [`LinkIn::recv_timeout`] found.
+#[derive(Debug)]
 pub enum Recv<T> {
     Value(T),
+    /// Nothing yet.
     Empty,
+    /// The sending side ended and everything it sent was taken.
     Closed,
 }
 
@@ -62,6 +65,14 @@ impl<T> Drop for LinkOut<T> {
 }
 
 impl<T> LinkIn<T> {
+    /// Values sent and not yet taken.
+    pub fn waiting(&self) -> usize {
+        match self {
+            Self::Latest(slot) => slot.is_full() as usize,
+            Self::Channel(rx) => rx.len(),
+        }
+    }
+
     pub fn recv_timeout(&self, timeout: Duration) -> Recv<T> {
         match self {
             Self::Latest(slot) => match slot.take_timeout(timeout) {

@@ -39,10 +39,10 @@ impl SinkWriter {
         let mut last: Option<Arc<Output>> = None;
         loop {
             let output = match frames.recv_timeout(POLL) {
-                Received::Frame(output) => output,
+                Received::Value(output) => output,
                 Received::Empty if shared.failed() => return Ok(()),
                 Received::Empty => continue,
-                Received::Ended => break,
+                Received::Closed => break,
             };
             if shared.failed() {
                 return Ok(());

@@ -178,7 +178,9 @@ impl Recorder {
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || Worker { options, sinks, shared: s, frames, picture: Composite::default() }.run(started))
+            .spawn(move || {
+                record_thread(Writer { options, sinks, shared: s, picture: Composite::default() }, frames, started)
+            })
             .expect("failed to spawn the recorder thread");
         Ok(Self { shared, thread: Some(thread), path, started })
     }
@@ -252,15 +254,6 @@ impl Drop for Recorder {
     }
 }
 
-struct Worker {
-    options: RecordOptions,
-    sinks: Vec<Box<dyn Sink>>,
-    shared: Arc<Shared>,
-    frames: Subscription,
-    /// The picture the format records, when it is not the composite itself.
-    picture: Composite,
-}
-
 /// Where the writing is on the timeline.
 struct Timeline {
     pacer: FramePacer,
@@ -269,16 +262,13 @@ struct Timeline {
     last_media_ms: f64,
 }
 
-impl Worker {
-    fn run(self, started: Instant) -> RecordingReport {
-        let Self { options, sinks, shared, frames, picture } = self;
-        // The queue is let go of as soon as the take ends: later frames are not counted as dropped.
-        let queue = frames.watch();
-        let mut writer = Writer { options, sinks, shared, picture };
-        let (pacer, started_unix_s, complete, error) = writer.record(&frames, started);
-        drop(frames);
-        writer.report(&pacer, &queue, started_unix_s, complete, error)
-    }
+/// The "recorder" thread: writes the take, lets go of the queue as soon as the take ends (later frames
+/// are not counted as dropped), and reports.
+fn record_thread(mut writer: Writer, frames: Subscription, started: Instant) -> RecordingReport {
+    let queue = frames.watch();
+    let (pacer, started_unix_s, complete, error) = writer.record(&frames, started);
+    drop(frames);
+    writer.report(&pacer, &queue, started_unix_s, complete, error)
 }
 
 /// The recorder thread's writing side.
@@ -337,10 +327,10 @@ impl Writer {
             let stopped = self.shared.stopped_at.lock().expect("stop lock").is_some();
             let wait = if stopped { Duration::ZERO } else { POLL };
             match frames.recv_timeout(wait) {
-                Received::Frame(output) => return Some(output),
+                Received::Value(output) => return Some(output),
                 Received::Empty if stopped => return None,
                 Received::Empty => {}
-                Received::Ended => return None,
+                Received::Closed => return None,
             }
         }
     }

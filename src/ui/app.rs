@@ -180,6 +180,10 @@ impl MatteApp {
 
     /// Puts the newest picture on screen, if a new one came.
     fn present_latest(&mut self) {
+        // A scripted run's screenshot shows the frame its snapshot saved: the picture holds until it is taken.
+        if self.screenshot_requested {
+            return;
+        }
         let Some(output) = self.screen.take() else { return };
         let Some(presenter) = &mut self.presenter else { return };
         presenter.present(&output);
@@ -196,7 +200,7 @@ impl MatteApp {
 
     /// Answers from the helper threads: camera scan, file dialog, snapshots, recordings; and a picture
     /// setting the engine refused.
-    fn poll_helpers(&mut self, commands: &mut Vec<Command>) {
+    fn poll_helpers(&mut self, status: &crate::engine::EngineStatus, commands: &mut Vec<Command>) {
         if let Some(scan) = &self.camera_scan
             && let Ok(cameras) = scan.try_recv()
         {
@@ -233,13 +237,12 @@ impl MatteApp {
                 Err(err) => self.notice(format!("Snapshot failed: {err}")),
             }
         }
-        let status = self.engine().status();
         if status.composite_error != self.composite_error {
             self.composite_error = status.composite_error.clone();
-            if let Some(error) = status.composite_error {
+            if let Some(error) = &status.composite_error {
                 // The engine kept the picture it had: so do the settings.
-                self.settings.composite = status.composite;
-                self.notice(error);
+                self.settings.composite = status.composite.clone();
+                self.notice(error.clone());
             }
         }
     }
@@ -527,9 +530,9 @@ impl eframe::App for MatteApp {
         let started = Instant::now();
         let ctx = ui.ctx().clone();
         let mut commands = shortcut_commands(&ctx, &self.settings);
-        self.poll_helpers(&mut commands);
-        self.present_latest();
         let status = self.engine().status();
+        self.poll_helpers(&status, &mut commands);
+        self.present_latest();
         let stats = self.engine().stats_view(Some(&self.screen));
         let recording = self.recordings.view();
 
