@@ -54,6 +54,9 @@ pub struct Matte {
     pub infer_ms: f64,
     /// Of `infer_ms`, the time inside the ONNX Runtime session alone.
     pub model_ms: f64,
+    /// No model matted this frame and the alpha is all 1: the room as it is (BGMv2 before its plate, shown
+    /// so the user can frame it). A consumer that sends the picture out never sends such a frame.
+    pub unmatted: bool,
 }
 
 impl Matte {

@@ -3,7 +3,7 @@
 //!
 //! Layers, bottom first (each imports only those before it): `paths`, `frame`, `latest`, `imageio`,
 //! `color`, `resample`, `ffmpeg`; `source`, `infer`, `filter`, `plate`, `composite`, `gpu`, `sink`;
-//! `compositor`; `engine`, `record`; `process`, `eval`, `bench`, `settings`, `ui`.
+//! `compositor`; `engine`, `record`, `vcam`; `process`, `eval`, `bench`, `settings`, `ui`.
 
 pub mod bench;
 pub mod color;
@@ -28,3 +28,4 @@ pub mod settings;
 pub mod sink;
 pub mod source;
 pub mod ui;
+pub mod vcam;

@@ -26,6 +26,37 @@ pub struct AppSettings {
     pub snapshot_dir: PathBuf,
     pub recording: RecordingSettings,
     pub plate: crate::engine::PlateSettings,
+    pub camera: CameraSettings,
+}
+
+/// How the virtual camera runs when it is turned on (it is always off when the window opens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CameraSettings {
+    /// `pipewire`, `v4l2` or `v4l2:/dev/videoN`.
+    pub output: String,
+    /// The camera's size; `None`: the source's.
+    pub size: Option<(u32, u32)>,
+    /// Mirror what the other side sees.
+    pub mirror: bool,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        Self { output: crate::vcam::CameraOutput::default_for_build().to_string(), size: None, mirror: false }
+    }
+}
+
+impl CameraSettings {
+    /// The camera's options; an output that does not parse is PipeWire's default.
+    pub fn options(&self) -> crate::vcam::CameraOptions {
+        crate::vcam::CameraOptions {
+            output: self.output.parse().unwrap_or_else(|_| crate::vcam::CameraOutput::default_for_build()),
+            size: self.size,
+            mirror: self.mirror,
+            ..Default::default()
+        }
+    }
 }
 
 /// How the record button records.
@@ -80,6 +111,7 @@ impl Default for AppSettings {
             snapshot_dir: default_snapshot_dir(),
             recording: RecordingSettings::default(),
             plate: Default::default(),
+            camera: CameraSettings::default(),
         }
     }
 }

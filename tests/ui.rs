@@ -139,6 +139,7 @@ fn panel_harness(settings: AppSettings) -> Harness<'static, PanelState> {
                 cameras: &state.cameras,
                 scanning: false,
                 recording: &state.recording,
+                camera: None,
             };
             controls_ui(ui, &state.settings, &view, &mut state.commands);
         },
@@ -344,6 +345,55 @@ fn record_panel_emits_recording_commands_and_shows_progress() {
     assert!(harness.query_by_label("VP9 with alpha (WebM)").is_none(), "the format is locked while recording");
 }
 
+/// The "Virtual camera" section: on/off and mirroring emit commands; the status line says what the camera
+/// does, and that it shows the background alone until the model runs.
+#[test]
+fn virtual_camera_section_emits_commands_and_shows_the_status() {
+    use mattecam::settings::CameraSettings;
+    use mattecam::ui::camera_panel::camera_ui;
+    use mattecam::vcam::{CameraReport, CameraState};
+    type State = (CameraSettings, Option<CameraReport>, mattecam::engine::EngineStatus, Vec<Command>);
+    let mut status = status_for(&AppSettings::default());
+    status.model_state = ModelState::Loading;
+    let mut harness = Harness::builder().with_size(egui::vec2(420.0, 400.0)).build_ui_state(
+        |ui, (settings, report, status, commands): &mut State| {
+            camera_ui(ui, settings, report.as_ref(), status, commands)
+        },
+        (CameraSettings::default(), None, status, Vec::new()),
+    );
+    harness.run();
+    assert!(harness.query_by_label_contains("other apps do not see the picture").is_some());
+    harness.get_by_label("On (C)").click();
+    harness.run();
+    assert_eq!(std::mem::take(&mut harness.state_mut().3), vec![Command::ToggleCamera]);
+    harness.get_by_label("Mirror what others see").click();
+    harness.run();
+    let commands = std::mem::take(&mut harness.state_mut().3);
+    assert!(matches!(&commands[..], [Command::SetCamera(c)] if c.mirror), "{commands:?}");
+    harness.state_mut().1 = Some(CameraReport {
+        state: CameraState::Streaming { consumers: 2 },
+        target: "PipeWire node mattecam".into(),
+        width: 1280,
+        height: 720,
+        fps: 30.0,
+        format: None,
+        sent: 10,
+        repeated: 1,
+        dropped: 0,
+        latency_p50_ms: None,
+        latency_p99_ms: None,
+    });
+    harness.run();
+    assert!(harness.query_by_label_contains("streaming to 2 apps (1280x720").is_some());
+    assert!(harness.query_by_label_contains("background alone").is_some(), "the model is still loading");
+    harness.state_mut().1.as_mut().unwrap().state = CameraState::Unavailable {
+        reason: "no v4l2loopback device found".into(),
+        fix: Some("sudo modprobe v4l2loopback".into()),
+    };
+    harness.run();
+    assert!(harness.query_by_label_contains("not available: no v4l2loopback device found. sudo modprobe").is_some());
+}
+
 #[test]
 fn shortcuts_emit_commands_unless_typing() {
     let settings = AppSettings::default();
@@ -354,7 +404,7 @@ fn shortcuts_emit_commands_unless_typing() {
         },
         (settings.clone(), Vec::new(), String::new()),
     );
-    for key in [Key::M, Key::V, Key::S, Key::R, Key::I, Key::H] {
+    for key in [Key::M, Key::V, Key::S, Key::R, Key::I, Key::H, Key::C] {
         harness.key_press(key);
         harness.run();
     }
@@ -368,7 +418,8 @@ fn shortcuts_emit_commands_unless_typing() {
             Command::Snapshot,
             Command::ToggleRecording,
             Command::ToggleStats,
-            Command::ToggleHelp
+            Command::ToggleHelp,
+            Command::ToggleCamera
         ]
     );
     harness.state_mut().1.clear();
@@ -741,4 +792,51 @@ fn same_picture_everywhere(display: &Display, compositor: &str) {
     let kept = std::env::temp_dir().join(format!("mattecam-same-picture-window-{compositor}.png"));
     std::fs::copy(&shot, &kept).unwrap();
     assert!(mean < 6.0, "the window does not show the snapshot's picture: {mean:.2} ({})", kept.display());
+}
+
+/// The window with its virtual camera on (`--virtual-camera pipewire`): a GStreamer client in a private
+/// PipeWire session receives the matted picture from it.
+#[test]
+fn window_publishes_its_picture_as_a_pipewire_camera() {
+    let Some(display) = xvfb() else { return };
+    let Some(session) = common::pipewire::Session::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plates = tempfile::tempdir().unwrap();
+    let settings_file = dir.path().join("app.ron");
+    let mut window = session
+        .command(mattecam())
+        .args(["--source", "synthetic:320x240@15", "--background", "color:#00ff00", "--temporal", "off"])
+        .args(["--virtual-camera", "pipewire", "--frames", "100000", "--compositor", "cpu"])
+        .arg("--settings")
+        .arg(&settings_file)
+        .arg("--plates-dir")
+        .arg(plates.path())
+        .env("MATTECAM_TEST_MATTER_DELAY_MS", "5")
+        .env("DISPLAY", &display.name)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let published = session.wait_node("mattecam", true, Duration::from_secs(60));
+    let frames = dir.path().join("frames.rgb");
+    let read = published.then(|| {
+        session
+            .command("gst-launch-1.0")
+            .args(["pipewiresrc", "target-object=mattecam", "num-buffers=10", "!", "videoconvert", "!"])
+            .args(["video/x-raw,format=RGB", "!", "filesink"])
+            .arg(format!("location={}", frames.display()))
+            .output()
+            .unwrap()
+    });
+    let _ = window.kill();
+    let _ = window.wait();
+    assert!(published, "the window's camera is published");
+    let read = read.unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stdout));
+    let rgb = std::fs::read(&frames).unwrap();
+    assert_eq!(rgb.len(), 10 * 320 * 240 * 3, "10 frames of 320x240");
+    let last = &rgb[9 * 320 * 240 * 3..];
+    let green = last.chunks_exact(3).filter(|p| is_colour(p, [0, 255, 0]) || p[1] > 230 && p[0] < 40).count();
+    assert!(green * 2 > last.len() / 3, "the colour background fills most of the picture");
 }

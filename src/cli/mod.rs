@@ -2,6 +2,7 @@
 //! the library's options. The edge where library errors become messages and exit codes.
 
 mod bench;
+mod camera;
 mod eval;
 mod list;
 mod plate;
@@ -40,6 +41,9 @@ enum Command {
     Process(process::ProcessArgs),
     /// Record a live source (camera, or a file played in real time) for a while, without a window.
     Record(record::RecordArgs),
+    /// Publish the matted picture as a virtual camera (PipeWire, v4l2loopback or raw frames), without a
+    /// window, until Ctrl-C or --seconds.
+    Camera(camera::CameraArgs),
     /// Measure matte quality (SAD, MSE, MAD, Grad, Conn, dtSSD, flicker) on exact-ground-truth data.
     Eval(eval::EvalArgs),
     /// Capture a clean background plate: the median of N frames of a source (step out of the picture).
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => window::run(cli.window),
         Some(Command::Process(args)) => process::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Camera(args)) => camera::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Plate(args)) => plate::run(args),
         Some(Command::Models) => list::models(),

@@ -56,6 +56,10 @@ pub struct WindowArgs {
     /// Where clean plates are kept (default: .cache/plates of the setup).
     #[arg(long)]
     plates_dir: Option<PathBuf>,
+    /// Turn the virtual camera on at start, to this output (`pipewire`, `v4l2[:/dev/videoN]`; kept in the
+    /// settings). C or the "Virtual camera" section turns it on and off.
+    #[arg(long)]
+    virtual_camera: Option<mattecam::vcam::CameraOutput>,
     /// Checking the window: every frame, move the edge threshold and the plate frame count as a dragged
     /// slider does.
     #[arg(long, hide = true)]
@@ -84,6 +88,14 @@ pub fn run(args: WindowArgs) -> anyhow::Result<ExitCode> {
     if let Some(format) = args.record_format {
         overrides.push(UiCommand::SetRecordingFormat(format));
     }
+    if let Some(output) = &args.virtual_camera {
+        anyhow::ensure!(
+            !matches!(output, mattecam::vcam::CameraOutput::Raw(_)),
+            "the window's camera is pipewire or v4l2; raw frames come from `mattecam camera`"
+        );
+        let camera = mattecam::settings::CameraSettings { output: output.to_string(), ..Default::default() };
+        overrides.push(UiCommand::SetCamera(camera));
+    }
     if let Some(dir) = &args.snapshot_dir {
         overrides.push(UiCommand::SetSnapshotDir(dir.clone()));
     }
@@ -95,6 +107,7 @@ pub fn run(args: WindowArgs) -> anyhow::Result<ExitCode> {
         drag_settings: args.drag_settings,
         compositor: args.compositor,
         plates_dir: args.plates_dir.clone(),
+        virtual_camera: args.virtual_camera.is_some(),
     };
     let outcome = ui::run(args.settings, overrides, request)?;
     if let Some(error) = outcome.error {

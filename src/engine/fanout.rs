@@ -4,7 +4,7 @@
 //! consumer that may drop never slows the others.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError, bounded};
@@ -43,6 +43,12 @@ pub struct Subscriber {
     gone: AtomicBool,
     /// It needs the picture's pixels (a screen on the compositor's GPU draws its texture instead).
     needs_pixels: bool,
+    /// Nobody behind this consumer wants frames now (a virtual camera no app has open).
+    idle: AtomicBool,
+    /// It sends the picture out of the machine: it must never get the room unmatted.
+    private: bool,
+    /// Wakes a paused engine when this consumer stops being idle.
+    wake: Arc<Wake>,
 }
 
 impl Subscriber {
@@ -104,6 +110,14 @@ impl Subscription {
         self.inner.inbox.recv_timeout(timeout)
     }
 
+    /// Says whether anyone behind this consumer wants frames now. When every subscriber is idle, the
+    /// live engine pauses (nothing is read or matted) until one is not.
+    pub fn set_idle(&self, idle: bool) {
+        if self.inner.idle.swap(idle, Ordering::SeqCst) && !idle {
+            self.inner.wake.notify();
+        }
+    }
+
     /// The subscription's figures, for another thread.
     pub fn watch(&self) -> Watch {
         Watch(Arc::clone(&self.inner))
@@ -158,8 +172,23 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.inner.gone.store(true, Ordering::Relaxed);
         self.inner.close();
+        self.inner.wake.notify();
         // A compositor waiting for room in this queue gets it, and then sees the subscriber gone.
         while let Received::Value(_) = self.inner.inbox.recv_timeout(Duration::ZERO) {}
+    }
+}
+
+/// A change of who watches, for a paused engine to wake on.
+#[derive(Default)]
+struct Wake {
+    changes: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Wake {
+    fn notify(&self) {
+        *self.changes.lock().expect("wake lock") += 1;
+        self.changed.notify_all();
     }
 }
 
@@ -168,20 +197,37 @@ impl Drop for Subscription {
 pub struct Fanout {
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     ended: AtomicBool,
+    wake: Arc<Wake>,
+}
+
+/// What kind of consumer a subscriber is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// Needs the pixels (a recording, a file run's sinks).
+    Pixels,
+    /// The window: on the compositor's GPU, the texture alone.
+    Screen,
+    /// Sends the picture out (a virtual camera): pixels, never the unmatted room, and idle at first.
+    Private,
 }
 
 impl Fanout {
     /// A new subscriber; it gets every frame composited from now on, with its pixels.
     pub fn subscribe(&self, name: &'static str, delivery: Delivery) -> Subscription {
-        self.add(name, delivery, true)
+        self.add(name, delivery, Consumer::Pixels)
     }
 
     /// A screen: the newest frame; on the compositor's GPU, the texture alone, read back for nobody.
     pub fn subscribe_screen(&self, name: &'static str) -> Subscription {
-        self.add(name, Delivery::Latest, false)
+        self.add(name, Delivery::Latest, Consumer::Screen)
     }
 
-    fn add(&self, name: &'static str, delivery: Delivery, needs_pixels: bool) -> Subscription {
+    /// A consumer that sends the picture out of the machine: it starts idle (no app watching yet).
+    pub fn subscribe_private(&self, name: &'static str) -> Subscription {
+        self.add(name, Delivery::Latest, Consumer::Private)
+    }
+
+    fn add(&self, name: &'static str, delivery: Delivery, consumer: Consumer) -> Subscription {
         let (outbox, inbox) = match delivery {
             Delivery::Latest => {
                 let slot = Arc::new(LatestSlot::new());
@@ -200,14 +246,46 @@ impl Fanout {
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             gone: AtomicBool::new(false),
-            needs_pixels,
+            needs_pixels: consumer != Consumer::Screen,
+            idle: AtomicBool::new(consumer == Consumer::Private),
+            private: consumer == Consumer::Private,
+            wake: Arc::clone(&self.wake),
         });
         if self.ended.load(Ordering::SeqCst) {
             inner.close();
         } else {
             self.subscribers.lock().expect("fanout lock").push(Arc::clone(&inner));
         }
+        self.wake.notify();
         Subscription { inner }
+    }
+
+    /// Whether nobody wants frames now: there are subscribers and every one is idle. (With none at all,
+    /// the engine runs: a run being set up subscribes after it starts.)
+    pub fn unwatched(&self) -> bool {
+        let subscribers = self.subscribers.lock().expect("fanout lock");
+        let live: Vec<_> = subscribers.iter().filter(|s| !s.gone.load(Ordering::Relaxed)).collect();
+        !live.is_empty() && live.iter().all(|s| s.idle.load(Ordering::SeqCst))
+    }
+
+    /// A count of the changes of who watches, taken before looking at [`Fanout::unwatched`].
+    pub fn watch_epoch(&self) -> u64 {
+        *self.wake.changes.lock().expect("wake lock")
+    }
+
+    /// Waits up to `timeout` for a subscriber to come, go or stop being idle since `epoch`.
+    pub fn wait_for_watchers(&self, epoch: u64, timeout: Duration) {
+        let changes = self.wake.changes.lock().expect("wake lock");
+        let _ = self.wake.changed.wait_timeout_while(changes, timeout, |now| *now == epoch);
+    }
+
+    /// Whether a consumer that sends the picture out is watching (the room must not be shown unmatted).
+    pub fn has_private(&self) -> bool {
+        self.subscribers
+            .lock()
+            .expect("fanout lock")
+            .iter()
+            .any(|s| s.private && !s.gone.load(Ordering::Relaxed) && !s.idle.load(Ordering::SeqCst))
     }
 
     /// Whether anyone is subscribed (inference can pause when nobody is).

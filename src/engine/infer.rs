@@ -31,13 +31,14 @@ pub fn run(
     shared: &Shared,
     models: Vec<Box<dyn Matter>>,
     plate: Option<PlateSetup>,
+    live: bool,
     frames: LinkIn<Frame>,
     out: LinkOut<Matted>,
 ) -> Result<(), EngineError> {
     if models.len() > 1 {
         return run_sessions(shared, models, &frames, &out);
     }
-    let mut stage = Inferring::new(models.into_iter().next(), plate);
+    let mut stage = Inferring::new(models.into_iter().next(), plate, live);
     loop {
         stage.take_changes(shared);
         let frame = match frames.recv_timeout(POLL) {
@@ -49,7 +50,6 @@ pub fn run(
             break;
         }
         let Some(matted) = stage.matte(shared, frame)? else { continue };
-        shared.stats.record_infer(matted.matte.infer_ms, matted.matte.model_ms);
         match out.send(matted) {
             Ok(Some(stale)) => {
                 shared.stats.record_dropped_before_composite();
@@ -74,10 +74,12 @@ struct Inferring {
     plate: Option<Plate>,
     last_size: Option<(u32, u32)>,
     restart: bool,
+    /// Live: frames without a model are shown as the background alone; a file run skips them.
+    live: bool,
 }
 
 impl Inferring {
-    fn new(model: Option<Box<dyn Matter>>, plate: Option<PlateSetup>) -> Self {
+    fn new(model: Option<Box<dyn Matter>>, plate: Option<PlateSetup>, live: bool) -> Self {
         let fixed = model.is_some();
         let keeper = plate.map(|setup| (PlateKeeper::new(setup.dir), setup.settings));
         let options = keeper.as_ref().map_or_else(PlateOptions::default, |(_, settings)| plate_options(settings));
@@ -88,6 +90,7 @@ impl Inferring {
             plate: None,
             last_size: None,
             restart: true,
+            live,
         }
     }
 
@@ -143,8 +146,15 @@ impl Inferring {
                 shared.update_status(|s| s.plate = status);
             }
             shared.stats.record_skipped();
-            shared.recycle_frame(frame.rgb);
-            return Ok(None);
+            if !self.live {
+                shared.recycle_frame(frame.rgb);
+                return Ok(None);
+            }
+            // Fail closed: until a model runs (loading, or failed), the picture is the background alone.
+            let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
+            veil(&frame, &mut matte);
+            let restart = std::mem::take(&mut self.restart);
+            return Ok(Some(Matted { frame, matte, restart }));
         };
         if self.last_size.is_some_and(|size| size != (frame.width, frame.height)) {
             model.reset();
@@ -153,7 +163,10 @@ impl Inferring {
         self.last_size = Some((frame.width, frame.height));
         let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
         let needs_plate = model.needs_plate();
-        if needs_plate {
+        matte.unmatted = false;
+        if needs_plate && shared.fanout.has_private() {
+            veil(&frame, &mut matte);
+        } else if needs_plate {
             show_unmatted(&frame, &mut matte);
         } else if let Err(err) = model.infer(&frame, &mut matte) {
             return self.failed(shared, err, frame, matte);
@@ -175,6 +188,9 @@ impl Inferring {
             }
         }
         let restart = std::mem::take(&mut self.restart);
+        if !needs_plate {
+            shared.stats.record_infer(matte.infer_ms, matte.model_ms);
+        }
         Ok(Some(Matted { frame, matte, restart }))
     }
 
@@ -225,13 +241,24 @@ fn plate_options(settings: &PlateSettings) -> PlateOptions {
 
 /// BGMv2 before its plate: the frame as it is, so the user sees the room and can capture it.
 fn show_unmatted(frame: &Frame, matte: &mut Matte) {
+    fill(frame, matte, 1.0);
+    matte.unmatted = true;
+}
+
+/// No person: the picture is the background alone (the whole frame blurred, in blur mode).
+fn veil(frame: &Frame, matte: &mut Matte) {
+    fill(frame, matte, 0.0);
+}
+
+fn fill(frame: &Frame, matte: &mut Matte, alpha: f32) {
     matte.seq = frame.seq;
     (matte.width, matte.height) = (frame.width, frame.height);
     matte.alpha.clear();
-    matte.alpha.resize(frame.pixel_count(), 1.0);
+    matte.alpha.resize(frame.pixel_count(), alpha);
     matte.foreground = None;
     matte.infer_ms = 0.0;
     matte.model_ms = 0.0;
+    matte.unmatted = false;
 }
 
 fn infer_one(
@@ -244,6 +271,7 @@ fn infer_one(
         matter.reset();
     }
     *last_size = Some((frame.width, frame.height));
+    matte.unmatted = false;
     matter.infer(&frame, &mut matte)?;
     Ok((frame, matte))
 }

@@ -209,6 +209,20 @@ impl Tap {
     pub fn subscribe(&self, name: &'static str, delivery: Delivery) -> Subscription {
         self.0.fanout.subscribe(name, delivery)
     }
+
+    /// A consumer that sends the picture out of the machine (a virtual camera): see
+    /// [`Engine::subscribe_private`].
+    pub fn subscribe_private(&self, name: &'static str) -> Subscription {
+        self.0.fanout.subscribe_private(name)
+    }
+
+    pub fn status(&self) -> EngineStatus {
+        self.0.status()
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.0.stats
+    }
 }
 
 /// A pool of `size` empty buffers (sized on first use).
@@ -274,7 +288,8 @@ impl Engine {
             ModelInput::Opened(matters) => (matters, None),
             ModelInput::Load(choice) => (Vec::new(), Some(choice)),
         };
-        threads.push(stage::spawn("infer", &shared, move || infer::run(&s, models, plate, frames_in, matted_out)));
+        threads
+            .push(stage::spawn("infer", &shared, move || infer::run(&s, models, plate, live, frames_in, matted_out)));
         let s = Arc::clone(&shared);
         threads.push(stage::spawn("composite", &shared, move || {
             compose::run(&s, compositor, composite, temporal, live, matted_in)
@@ -309,6 +324,13 @@ impl Engine {
     /// window's device.
     pub fn subscribe_screen(&self) -> Subscription {
         self.shared.fanout.subscribe_screen("screen")
+    }
+
+    /// Subscribes a consumer that sends the picture out of the machine (a virtual camera): the newest
+    /// frame, never the room unmatted (BGMv2 before its plate shows the background alone while it
+    /// watches), and idle until it says an app is watching ([`Subscription::set_idle`]).
+    pub fn subscribe_private(&self, name: &'static str) -> Subscription {
+        self.shared.fanout.subscribe_private(name)
     }
 
     /// Switches to another source (the live engine): the source stage opens it between two frames.

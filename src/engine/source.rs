@@ -38,6 +38,9 @@ pub fn run(
             let mut feed = feed_for(&choice);
             let mut read = 0u64;
             while !shared.should_stop() && max_frames.is_none_or(|max| read < max) {
+                if pause_while_unwatched(shared) {
+                    continue;
+                }
                 if let Some(choice) = shared.source_choice.take_timeout(Duration::ZERO) {
                     feed = feed_for(&choice);
                 }
@@ -60,6 +63,19 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+/// While every consumer is idle (a virtual camera nobody has open, and no window or recording), nothing is
+/// read or matted. True when it paused: the caller looks at its inputs again before reading.
+fn pause_while_unwatched(shared: &Shared) -> bool {
+    let epoch = shared.fanout.watch_epoch();
+    if !shared.fanout.unwatched() {
+        shared.stats.set_paused(false);
+        return false;
+    }
+    shared.stats.set_paused(true);
+    shared.fanout.wait_for_watchers(epoch, IDLE_POLL);
+    true
 }
 
 fn feed_for(choice: &super::SourceChoice) -> LiveFeed {

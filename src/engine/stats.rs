@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Per-frame times kept per stage; older ones are overwritten, so a long run costs no memory per frame.
@@ -177,6 +177,11 @@ pub struct EngineStats {
     /// Frames replaced in the latest-frame slots before the next stage took them.
     dropped_before_infer: AtomicU64,
     dropped_before_composite: AtomicU64,
+    /// Nobody watches: nothing is read or matted (see `Fanout::unwatched`).
+    paused: AtomicBool,
+    /// Times the engine paused, and resumed.
+    pauses: AtomicU64,
+    resumes: AtomicU64,
     timings: Mutex<Timings>,
     samples: Mutex<Vec<(Stage, Samples)>>,
     live: Mutex<Live>,
@@ -193,6 +198,9 @@ impl Default for EngineStats {
             frames_skipped: AtomicU64::default(),
             dropped_before_infer: AtomicU64::default(),
             dropped_before_composite: AtomicU64::default(),
+            paused: AtomicBool::new(false),
+            pauses: AtomicU64::default(),
+            resumes: AtomicU64::default(),
             timings: Mutex::new(Timings {
                 infer_ms_sum: 0.0,
                 composite_ms_sum: 0.0,
@@ -280,6 +288,24 @@ impl EngineStats {
             trim_window(&mut live.captured, at);
             push_bounded(&mut live.captured, at, RATE_CAPACITY);
         }
+    }
+
+    /// The engine paused (nobody watches) or resumed.
+    pub fn set_paused(&self, paused: bool) {
+        if self.paused.swap(paused, Ordering::SeqCst) != paused {
+            let counter = if paused { &self.pauses } else { &self.resumes };
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the engine is paused because nobody watches.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// How many times the engine paused and resumed.
+    pub fn pauses(&self) -> (u64, u64) {
+        (self.pauses.load(Ordering::SeqCst), self.resumes.load(Ordering::SeqCst))
     }
 
     /// A frame passed over because no model is loaded yet (counted as dropped before the model).

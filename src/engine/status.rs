@@ -69,6 +69,14 @@ impl EngineStatus {
         self.source_state == SourceState::Running && self.model_state == ModelState::Ready
     }
 
+    /// A source that failed for good (a camera that went away is retried, so it is not one).
+    pub fn source_failure(&self) -> Option<String> {
+        match &self.source_state {
+            SourceState::Failed(reason) => Some(format!("source {}: {reason}", self.source)),
+            _ => None,
+        }
+    }
+
     /// Why nothing will come: a source or model that failed.
     pub fn failure(&self) -> Option<String> {
         match (&self.source_state, &self.model_state) {

@@ -13,6 +13,8 @@ use crate::frame::{Frame, Matte};
 
 /// The variable that makes every model a [`SyntheticMatter`] with this delay, in milliseconds.
 pub const DELAY_ENV: &str = "MATTECAM_TEST_MATTER_DELAY_MS";
+/// With [`DELAY_ENV`]: how long opening the stand-in takes, in milliseconds (a model that loads slowly).
+pub const LOAD_ENV: &str = "MATTECAM_TEST_MATTER_LOAD_MS";
 
 /// The disc's colour in the synthetic scene.
 const PERSON: [u8; 3] = [240, 200, 160];
@@ -32,6 +34,9 @@ impl SyntheticMatter {
     /// The stand-in [`DELAY_ENV`] asks for, if it is set.
     pub fn from_env(kind: ModelKind) -> Option<Self> {
         let ms: u64 = std::env::var(DELAY_ENV).ok()?.trim().parse().ok()?;
+        if let Some(load_ms) = std::env::var(LOAD_ENV).ok().and_then(|v| v.trim().parse().ok()) {
+            std::thread::sleep(Duration::from_millis(load_ms));
+        }
         Some(Self::new(kind, Duration::from_millis(ms)))
     }
 

@@ -26,6 +26,7 @@ use crate::record::{Clock, DEFAULT_QUEUE_FRAMES, RecordOptions, RecordingReport}
 use crate::settings::{AppSettings, SETTINGS_KEY};
 use crate::sink::OutputSpec;
 use crate::source::camera::{self, CameraDescription};
+use crate::vcam::VirtualCamera;
 
 /// What the command line asks of one window run.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +46,8 @@ pub struct RunRequest {
     pub compositor: CompositorKind,
     /// Where plates are kept.
     pub plates_dir: Option<PathBuf>,
+    /// Turn the virtual camera on at start.
+    pub virtual_camera: bool,
 }
 
 /// How a run ended, for the command line's exit code and summary.
@@ -95,6 +98,8 @@ pub struct MatteApp {
     /// The output on screen: what a snapshot saves.
     shown: Option<Arc<Output>>,
     recordings: Recordings,
+    /// The virtual camera, while it is on.
+    virtual_camera: Option<VirtualCamera>,
     cameras: Vec<CameraDescription>,
     camera_scan: Option<Receiver<Vec<CameraDescription>>>,
     file_dialog: Option<Receiver<(FileTarget, Option<PathBuf>)>>,
@@ -145,6 +150,8 @@ impl MatteApp {
             notify: Arc::new(move || ctx.request_repaint()),
         });
         let screen = engine.subscribe_screen();
+        let virtual_camera =
+            request.virtual_camera.then(|| VirtualCamera::start(engine.tap(), settings.camera.options()));
         Self {
             settings,
             saved_source,
@@ -153,6 +160,7 @@ impl MatteApp {
             presenter,
             shown: None,
             recordings: Recordings::default(),
+            virtual_camera,
             cameras,
             camera_scan: None,
             file_dialog: None,
@@ -274,6 +282,19 @@ impl MatteApp {
             Command::CancelPlate => self.engine().request_plate(PlateRequest::Cancel),
             Command::ClearPlate => self.engine().request_plate(PlateRequest::Clear),
             Command::SetPlate(plate) => self.engine().set_plate_settings(*plate),
+            Command::ToggleCamera => match self.virtual_camera.take() {
+                Some(camera) => stop_in_background(camera),
+                None => {
+                    self.virtual_camera =
+                        Some(VirtualCamera::start(self.engine().tap(), self.settings.camera.options()))
+                }
+            },
+            Command::SetCamera(camera) => {
+                if let Some(running) = self.virtual_camera.take() {
+                    stop_in_background(running);
+                    self.virtual_camera = Some(VirtualCamera::start(self.engine().tap(), camera.options()));
+                }
+            }
             Command::ToggleStats
             | Command::SetSnapshotDir(_)
             | Command::SetRecordingDir(_)
@@ -485,6 +506,14 @@ fn compositor_setup(cc: &eframe::CreationContext<'_>, kind: CompositorKind) -> C
 }
 
 /// One line about a finished recording, for a notice.
+/// Stops a virtual camera without making the window wait (its thread finishes its last frame first).
+fn stop_in_background(camera: VirtualCamera) {
+    let spawned = std::thread::Builder::new().name("virtual-camera-stop".into()).spawn(move || drop(camera));
+    if let Err(err) = spawned {
+        tracing::warn!("stopping the virtual camera: {err}");
+    }
+}
+
 pub fn recording_notice(report: &RecordingReport) -> String {
     let what = format!(
         "{}: {:.1} s, {} frames, {:.1} MB",
@@ -535,6 +564,7 @@ impl eframe::App for MatteApp {
         self.present_latest();
         let stats = self.engine().stats_view(Some(&self.screen));
         let recording = self.recordings.view();
+        let camera_report = self.virtual_camera.as_ref().map(VirtualCamera::report);
 
         egui::Panel::right("controls").resizable(true).default_size(320.0).show(ui, |ui| {
             let view = PanelView {
@@ -542,6 +572,7 @@ impl eframe::App for MatteApp {
                 cameras: &self.cameras,
                 scanning: self.camera_scan.is_some(),
                 recording: &recording,
+                camera: camera_report.as_ref(),
             };
             controls_ui(ui, &self.settings, &view, &mut commands);
         });
@@ -595,6 +626,9 @@ impl eframe::App for MatteApp {
     /// Closing the window closes it at once: the engine and any recording are handed over, to be stopped
     /// and finalised after the window is gone.
     fn on_exit(&mut self) {
+        if let Some(camera) = self.virtual_camera.take() {
+            stop_in_background(camera);
+        }
         let recordings = std::mem::take(&mut self.recordings);
         let mut outcome = self.outcome.lock().expect("outcome lock");
         if let Some(engine) = self.engine.take() {

@@ -9,7 +9,7 @@ use crate::composite::background::Background;
 use crate::composite::{CompositeSettings, View};
 use crate::engine::{ModelChoice, PlateSettings, SourceChoice};
 use crate::filter::temporal::TemporalMode;
-use crate::settings::{AppSettings, RecordingSettings};
+use crate::settings::{AppSettings, CameraSettings, RecordingSettings};
 use crate::sink::Format;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +40,10 @@ pub enum Command {
     CancelPlate,
     ClearPlate,
     SetPlate(PlateSettings),
+    /// Turn the virtual camera on or off.
+    ToggleCamera,
+    /// The virtual camera's output, size and mirroring (a running camera starts again with them).
+    SetCamera(CameraSettings),
 }
 
 /// What a file dialog is for.
@@ -66,10 +70,11 @@ impl FileTarget {
 }
 
 /// Keyboard shortcuts, as the help panel and the README list them.
-pub const SHORTCUTS: [(Key, &str); 6] = [
+pub const SHORTCUTS: [(Key, &str); 7] = [
     (Key::S, "Snapshot: composite and RGBA cutout PNGs"),
     (Key::R, "Start / stop recording"),
     (Key::M, "Mirror on/off"),
+    (Key::C, "Virtual camera on/off"),
     (Key::V, "Split view: original | alpha | composite"),
     (Key::I, "Stats overlay on/off"),
     (Key::H, "This help"),
@@ -87,6 +92,7 @@ pub fn shortcut_command(key: Key, settings: &AppSettings) -> Option<Command> {
             ..composite.clone()
         }),
         Key::I => Command::ToggleStats,
+        Key::C => Command::ToggleCamera,
         Key::H | Key::F1 => Command::ToggleHelp,
         _ => return None,
     })
@@ -133,12 +139,14 @@ impl AppSettings {
             Command::SetRecordingFormat(format) => self.recording.format = *format,
             Command::ToggleStats => self.show_stats = !self.show_stats,
             Command::SetPlate(plate) => self.plate = *plate,
+            Command::SetCamera(camera) => self.camera = camera.clone(),
             Command::CapturePlate | Command::CancelPlate | Command::ClearPlate => {}
             Command::RefreshCameras
             | Command::PickFile(_)
             | Command::Snapshot
             | Command::ToggleRecording
             | Command::ToggleHelp
+            | Command::ToggleCamera
             | Command::DismissNotice(_) => {}
         }
         *self != before

@@ -27,6 +27,8 @@ pub struct PanelView<'a> {
     /// A camera scan is running.
     pub scanning: bool,
     pub recording: &'a RecordingView,
+    /// The virtual camera, when it is on.
+    pub camera: Option<&'a crate::vcam::CameraReport>,
 }
 
 pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, commands: &mut Vec<Command>) {
@@ -42,6 +44,9 @@ pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, co
         ui.separator();
         ui.heading("Background");
         background_ui(ui, settings, commands);
+        ui.separator();
+        ui.heading("Virtual camera");
+        super::camera_panel::camera_ui(ui, &settings.camera, view.camera, view.status, commands);
         ui.separator();
         ui.heading("Record");
         record_ui(ui, &settings.recording, view.recording, commands);

@@ -2,6 +2,7 @@
 //! [`command::Command`]s; [`app::MatteApp`] applies them.
 
 pub mod app;
+pub mod camera_panel;
 pub mod command;
 pub mod controls;
 pub mod stats_ui;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod pipewire;
+
 use mattecam::frame::Frame;
 use mattecam::infer::{MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::source::FrameSource;
