@@ -21,6 +21,8 @@ use super::{CameraShared, CameraState, Feed};
 /// How long to wait before connecting again to a daemon that went away.
 const RECONNECT: Duration = Duration::from_secs(1);
 const NODE_NAME: &str = "mattecam";
+/// The longest the loop sleeps in PipeWire's poll before it looks for a stop.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 /// The formats offered, the first preferred.
 const FORMATS: [(spa::param::video::VideoFormat, PixelFormat); 5] = [
@@ -182,13 +184,17 @@ fn session(state: &Rc<RefCell<State>>, fps: f64, shared: &Arc<CameraShared>) -> 
 
     let period = Duration::from_secs_f64(1.0 / fps);
     let mut next = Instant::now();
+    let mut streaming = false;
     while !shared.stopping() {
-        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+        // Idle: the loop sleeps in PipeWire's poll until something happens (an app connecting).
+        let wait = if streaming { next.saturating_duration_since(Instant::now()) } else { IDLE_WAIT };
+        let wait = wait.min(IDLE_WAIT);
         mainloop.loop_().iterate(pw::loop_::Timeout::Finite(wait));
         if let Some(reason) = state.borrow_mut().lost.take() {
             return Err(reason);
         }
-        let (streaming, consumers) = {
+        let consumers;
+        (streaming, consumers) = {
             let st = state.borrow();
             let node = stream.node_id();
             let mut inputs: Vec<u32> = st.links.values().filter(|(out, _)| *out == node).map(|(_, i)| *i).collect();
