@@ -2,14 +2,12 @@
 //! `--seconds`, like backscrub. A status line every few seconds; the figures at the end.
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Args;
+use mattecam::bench::process_stats::CpuTime;
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
-use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelChoice, SourceChoice};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::ModelKind;
 use mattecam::source::SourceSpec;
@@ -82,14 +80,8 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
         mirror: false,
         view: View::Composite,
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
-
-    let model = ModelChoice { kind: args.model, ..ModelChoice::default() };
-    let mut config = EngineConfig::live(SourceChoice::from_spec(&spec), model, args.temporal, settings);
-    config.compositor = CompositorSetup::Kind(args.compositor);
-    let engine = Engine::start(config);
+    let interrupted = super::ctrl_c_flag()?;
+    let engine = super::start_live_engine(&spec, args.model, args.temporal, settings, args.compositor);
     let options = CameraOptions {
         output: args.output.clone(),
         size: args.size,
@@ -100,7 +92,7 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     };
     let camera = VirtualCamera::start(engine.tap(), options);
     let started = Instant::now();
-    let cpu_at_start = cpu_seconds();
+    let cpu_at_start = CpuTime::now();
     let mut last_line = Instant::now();
     let mut told_parameters = false;
     let ended = loop {
@@ -137,7 +129,8 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     drop(camera);
     drop(engine);
     let elapsed_s = started.elapsed().as_secs_f64();
-    let cpu_s = cpu_seconds() - cpu_at_start;
+    // After the engine has gone: its ffmpeg decoder has been waited for, and counts.
+    let cpu_s = CpuTime::now().zip(cpu_at_start).map_or(f64::NAN, |(now, then)| now.since(&then).total_ms() / 1000.0);
     if let Some(reason) = ended {
         eprintln!("camera stopped: {reason}");
     }
@@ -173,16 +166,4 @@ fn figures(report: &CameraReport) -> String {
         "{}{format}; sent {} ({} repeated), dropped {}{latency}",
         report.state, report.sent, report.repeated, report.dropped
     )
-}
-
-/// CPU time this process has used, user and system.
-fn cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

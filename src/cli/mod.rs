@@ -13,13 +13,18 @@ mod window;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mattecam::composite::Upsample;
+use mattecam::composite::{CompositeSettings, CompositorKind, Upsample};
+use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelChoice, SourceChoice};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
 use mattecam::models;
 use mattecam::plate::PlateOptions;
+use mattecam::source::SourceSpec;
 
 #[derive(Parser)]
 #[command(
@@ -165,6 +170,28 @@ impl From<&ModelArgs> for MatterOptions {
     fn from(args: &ModelArgs) -> Self {
         args.matter_options()
     }
+}
+
+/// A flag Ctrl-C sets: `record` and `camera` end their run on it and keep what was done.
+pub fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    Ok(interrupted)
+}
+
+/// The live engine `record` and `camera` run: `source` matted by `model` and composited with `settings`.
+pub fn start_live_engine(
+    source: &SourceSpec,
+    model: ModelKind,
+    temporal: TemporalMode,
+    settings: CompositeSettings,
+    compositor: CompositorKind,
+) -> Engine {
+    let model = ModelChoice { kind: model, ..ModelChoice::default() };
+    let mut config = EngineConfig::live(SourceChoice::from_spec(source), model, temporal, settings);
+    config.compositor = CompositorSetup::Kind(compositor);
+    Engine::start(config)
 }
 
 /// `WIDTHxHEIGHT`.

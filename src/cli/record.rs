@@ -2,13 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use clap::Args;
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
-use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelChoice, SourceChoice};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::ModelKind;
 use mattecam::paths::display;
@@ -79,14 +75,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         mirror: args.mirror,
         view: View::Composite,
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
-
-    let model = ModelChoice { kind: args.model, ..ModelChoice::default() };
-    let mut config = EngineConfig::live(SourceChoice::from_spec(&spec), model, args.temporal, settings);
-    config.compositor = CompositorSetup::Kind(args.compositor);
-    let engine = Engine::start(config);
+    let interrupted = super::ctrl_c_flag()?;
+    let engine = super::start_live_engine(&spec, args.model, args.temporal, settings, args.compositor);
     let mut progress = |event: TakeProgress<'_>| match event {
         TakeProgress::Started(info) => eprintln!(
             "recording {} from {} ({}x{} @ {:.2} fps)",

@@ -264,8 +264,8 @@ impl Fanout {
     /// the engine runs: a run being set up subscribes after it starts.)
     pub fn unwatched(&self) -> bool {
         let subscribers = self.subscribers.lock().expect("fanout lock");
-        let live: Vec<_> = subscribers.iter().filter(|s| !s.gone.load(Ordering::Relaxed)).collect();
-        !live.is_empty() && live.iter().all(|s| s.idle.load(Ordering::SeqCst))
+        let mut live = subscribers.iter().filter(|s| !s.gone.load(Ordering::Relaxed)).peekable();
+        live.peek().is_some() && live.all(|s| s.idle.load(Ordering::SeqCst))
     }
 
     /// A count of the changes of who watches, taken before looking at [`Fanout::unwatched`].

@@ -107,8 +107,10 @@ impl Feed {
         let frame = &output.frame;
         let (w, h) = (frame.width, frame.height);
         let flip = output.mirror != self.mirror;
-        let composite = if flip && !follows_flip(&self.tap.status().composite.background) {
-            let settings = CompositeSettings { mirror: self.mirror, ..self.tap.status().composite };
+        // The settings are read only when flipping cannot stand in for compositing again.
+        let recomposite = flip.then(|| self.tap.status().composite).filter(|s| !follows_flip(&s.background));
+        let composite = if let Some(settings) = recomposite {
+            let settings = CompositeSettings { mirror: self.mirror, ..settings };
             let (compositor, picture) = match &mut self.again {
                 Some((compositor, picture)) => {
                     if compositor.settings() != &settings {

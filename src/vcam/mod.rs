@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 pub use convert::PixelFormat;
 pub use feed::{CameraPicture, Feed};
 
-use crate::engine::Tap;
+use crate::engine::{StageTime, Tap};
 
 /// The camera's frame rate when the source does not say.
 pub const DEFAULT_FPS: f64 = 30.0;
@@ -238,10 +238,7 @@ impl CameraShared {
     pub fn report(&self) -> CameraReport {
         let (width, height, fps) = *self.size.lock().expect("camera lock");
         let mut latency: Vec<f32> = self.latency_ms.lock().expect("camera lock").iter().copied().collect();
-        latency.sort_by(f32::total_cmp);
-        let percentile = |p: f64| -> Option<f64> {
-            (!latency.is_empty()).then(|| latency[((latency.len() - 1) as f64 * p).round() as usize] as f64)
-        };
+        let latency = (!latency.is_empty()).then(|| StageTime::of(&mut latency));
         CameraReport {
             state: self.state.lock().expect("camera lock").clone().unwrap_or(CameraState::Starting),
             target: self.target.lock().expect("camera lock").clone(),
@@ -252,8 +249,8 @@ impl CameraShared {
             sent: self.sent.load(Ordering::Relaxed),
             repeated: self.repeated.load(Ordering::Relaxed),
             dropped: self.sink_dropped.load(Ordering::Relaxed) + self.engine_dropped.load(Ordering::Relaxed),
-            latency_p50_ms: percentile(0.5),
-            latency_p99_ms: percentile(0.99),
+            latency_p50_ms: latency.map(|t| t.p50_ms),
+            latency_p99_ms: latency.map(|t| t.p99_ms),
         }
     }
 }
@@ -338,8 +335,8 @@ fn run(tap: &Tap, options: &CameraOptions, shared: &Arc<CameraShared>) {
     }
 }
 
-/// Delivers frames at a constant rate to an output that takes whole frames by `write`: the newest
-/// composite, or the last one again. A tick missed because the consumer was slow is counted as dropped.
+/// The camera's constant rate: when each frame is due, and how many were missed because the consumer (or
+/// the camera's thread) was late. The newest composite, or the last one again, goes out at each tick.
 pub(crate) struct Clock {
     period: Duration,
     next: Instant,
@@ -350,23 +347,37 @@ impl Clock {
         Self { period: Duration::from_secs_f64(1.0 / fps), next: Instant::now() }
     }
 
-    /// Waits for the next tick (waking for a stop); the ticks missed since the last one.
-    pub fn tick(&mut self, shared: &CameraShared) -> u64 {
-        let mut missed = 0;
+    /// How long until the next tick.
+    pub fn until_next(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
+    /// If a tick is due: the ticks missed before it (counted as dropped), and the clock moves on.
+    pub fn take_due(&mut self) -> Option<u64> {
         let now = Instant::now();
+        if now < self.next {
+            return None;
+        }
+        let mut missed = 0;
         if now > self.next + self.period {
             missed = ((now - self.next).as_secs_f64() / self.period.as_secs_f64()) as u64;
             self.next = now;
         }
-        while !shared.stopping() {
-            let left = self.next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(POLL));
-        }
         self.next += self.period;
-        missed
+        Some(missed)
+    }
+
+    /// Waits for the next tick (waking for a stop); the ticks missed before it.
+    pub fn tick(&mut self, shared: &CameraShared) -> u64 {
+        loop {
+            if let Some(missed) = self.take_due() {
+                return missed;
+            }
+            if shared.stopping() {
+                return 0;
+            }
+            std::thread::sleep(self.until_next().min(POLL));
+        }
     }
 
     /// Starts counting afresh (after a pause).

@@ -182,14 +182,12 @@ fn session(state: &Rc<RefCell<State>>, fps: f64, shared: &Arc<CameraShared>) -> 
         .map_err(|e| format!("publishing the node: {e}"))?;
     shared.set_state(CameraState::Waiting);
 
-    let period = Duration::from_secs_f64(1.0 / fps);
-    let mut next = Instant::now();
+    let mut clock = super::Clock::new(fps);
     let mut streaming = false;
     while !shared.stopping() {
-        // Idle: the loop sleeps in PipeWire's poll until something happens (an app connecting).
-        let wait = if streaming { next.saturating_duration_since(Instant::now()) } else { IDLE_WAIT };
-        let wait = wait.min(IDLE_WAIT);
-        mainloop.loop_().iterate(pw::loop_::Timeout::Finite(wait));
+        // Idle, the loop sleeps in PipeWire's poll until something happens (an app connecting).
+        let wait = if streaming { clock.until_next() } else { IDLE_WAIT };
+        mainloop.loop_().iterate(pw::loop_::Timeout::Finite(wait.min(IDLE_WAIT)));
         if let Some(reason) = state.borrow_mut().lost.take() {
             return Err(reason);
         }
@@ -205,19 +203,12 @@ fn session(state: &Rc<RefCell<State>>, fps: f64, shared: &Arc<CameraShared>) -> 
         state.borrow().feed.subscription().set_idle(!streaming);
         if !streaming {
             shared.set_state(CameraState::Waiting);
-            next = Instant::now();
+            clock.restart();
             continue;
         }
         shared.set_state(CameraState::Streaming { consumers: consumers.max(1) });
-        let now = Instant::now();
-        if now < next {
-            continue;
-        }
-        if now > next + period {
-            shared.record_dropped(((now - next).as_secs_f64() / period.as_secs_f64()) as u64);
-            next = now;
-        }
-        next += period;
+        let Some(missed) = clock.take_due() else { continue };
+        shared.record_dropped(missed);
         if let Err(err) = stream.trigger_process() {
             tracing::warn!("virtual camera: {err}");
         }

@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::convert::{PixelFormat, convert};
@@ -77,22 +77,11 @@ fn is_loopback_driver(driver: &str) -> bool {
 
 /// The driver a V4L2 node reports, if it is one.
 fn query_driver(path: &Path) -> Option<String> {
-    let file = OpenOptions::new().read(true).custom_flags_nonblock().open(path).ok()?;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
     let mut caps = [0u8; 104];
     // SAFETY: VIDIOC_QUERYCAP fills a 104-byte struct v4l2_capability, the buffer's size.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), VIDIOC_QUERYCAP, caps.as_mut_ptr()) };
     (rc == 0).then(|| String::from_utf8_lossy(&caps[..16]).trim_end_matches('\0').to_string())
-}
-
-trait NonBlock {
-    fn custom_flags_nonblock(&mut self) -> &mut Self;
-}
-
-impl NonBlock for OpenOptions {
-    fn custom_flags_nonblock(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NONBLOCK)
-    }
 }
 
 /// The device the camera writes to: the one named, or the first loopback device found.
