@@ -33,6 +33,17 @@ fn shares(rgb: &[u8]) -> (f64, f64, f64) {
     (green / n, person / n, 1.0 - (green + person) / n)
 }
 
+/// The width and height of the person's pixels' bounding box.
+fn person_extent(rgb: &[u8], width: usize) -> (usize, usize) {
+    let person =
+        rgb.chunks_exact(3).enumerate().filter(|(_, p)| near(p, PERSON, 40)).map(|(i, _)| (i % width, i / width));
+    let (mut x0, mut x1, mut y0, mut y1) = (usize::MAX, 0, usize::MAX, 0);
+    for (x, y) in person {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    (x1.saturating_sub(x0) + 1, y1.saturating_sub(y0) + 1)
+}
+
 /// Frames as `ffmpeg` decodes a raw YUYV stream of `w` x `h` into RGB.
 fn yuyv_to_rgb(yuyv: &[u8], w: u32, h: u32) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
@@ -60,11 +71,10 @@ fn camera_command(args: &[&str]) -> Command {
 }
 
 /// `camera --output raw:-` into ffmpeg: exactly the frames asked for, at the camera's size, each the
-/// person over the colour; before the model loads (slowly), the colour alone, never the room.
+/// person over the colour (or, before the first matte, the colour alone), never the room.
 #[test]
-fn raw_frames_on_stdout_are_matted_from_the_first_and_read_by_ffmpeg() {
+fn raw_frames_on_stdout_are_read_by_ffmpeg() {
     let out = camera_command(&["--output", "raw:-", "--frames", "45"])
-        .env("MATTECAM_TEST_MATTER_LOAD_MS", "700")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -85,11 +95,48 @@ fn raw_frames_on_stdout_are_matted_from_the_first_and_read_by_ffmpeg() {
         assert!(other < 0.03, "frame {i} shows something besides the background and the person ({other:.3})");
         assert!(green > 0.5, "frame {i}: the background is the colour ({green:.3})");
     }
-    let (_, person_first, _) = shares(frames[0]);
-    assert!(person_first < 0.001, "before the model has loaded, the background alone ({person_first:.4})");
     let (_, person_last, _) = shares(frames[44]);
     assert!(person_last > 0.01, "once matted, the person is there ({person_last:.4})");
     assert!(stderr.contains("sent 45"), "{stderr}");
+}
+
+/// Fail closed: while the model loads (until the test lets it), every frame is the background alone; once
+/// it runs, the person is there; at no point the room.
+#[test]
+fn until_the_model_runs_the_camera_sends_the_background_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("loaded");
+    let mut camera = camera_command(&["--output", "raw:-"])
+        .env("MATTECAM_TEST_MATTER_LOAD_GATE", &gate)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = camera.stdout.take().unwrap();
+    let mut read_frame = || {
+        let mut yuyv = vec![0u8; 320 * 240 * 2];
+        stdout.read_exact(&mut yuyv).unwrap();
+        let mut rgb = Vec::new();
+        mattecam::color::rgb_from_yuyv(&yuyv, 320, 240, &mut rgb).unwrap();
+        rgb
+    };
+    for i in 0..20 {
+        let (green, person, other) = shares(&read_frame());
+        assert!(green > 0.97 && person < 0.001 && other < 0.03, "frame {i} while loading: {green:.3} {person:.4}");
+    }
+    std::fs::write(&gate, b"").unwrap();
+    let mut matted = None;
+    for i in 20..2000 {
+        let (green, person, other) = shares(&read_frame());
+        assert!(green > 0.5 && other < 0.03, "frame {i}: the colour and the person only ({green:.3} {other:.3})");
+        if person > 0.01 {
+            matted = Some(i);
+            break;
+        }
+    }
+    let _ = camera.kill();
+    let _ = camera.wait();
+    assert!(matted.is_some(), "the person appears once the model runs");
 }
 
 /// Closing the reader (EPIPE) ends `camera` cleanly.
@@ -185,25 +232,22 @@ fn camera_sizes_are_even() {
 /// Reads `buffers` frames from the node with GStreamer, asking for `format`, converted to RGB; the caps it
 /// negotiated come back too.
 fn read_node(session: &Session, buffers: u32, format: &str, dir: &std::path::Path) -> (Vec<u8>, String) {
-    let file = dir.join(format!("frames-{format}-{buffers}.rgb"));
+    read_node_caps(session, buffers, &format!("video/x-raw,format={format}"), dir)
+}
+
+/// As [`read_node`], with the consumer's caps as given.
+fn read_node_caps(session: &Session, buffers: u32, caps: &str, dir: &std::path::Path) -> (Vec<u8>, String) {
+    let file = dir.join(format!("frames-{}-{buffers}.rgb", caps.replace([',', '=', '/'], "_")));
     let _ = std::fs::remove_file(&file);
     let out = session
         .command("gst-launch-1.0")
         .args(["-v", "pipewiresrc", "target-object=mattecam", &format!("num-buffers={buffers}"), "!"])
-        .args([
-            &format!("video/x-raw,format={format}"),
-            "!",
-            "videoconvert",
-            "!",
-            "video/x-raw,format=RGB",
-            "!",
-            "filesink",
-        ])
+        .args([caps, "!", "videoconvert", "!", "video/x-raw,format=RGB", "!", "filesink"])
         .arg(format!("location={}", file.display()))
         .output()
         .expect("gst-launch-1.0 runs");
     let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "reading {buffers} {format} frames: {log}");
+    assert!(out.status.success(), "reading {buffers} frames as {caps}: {log}");
     (std::fs::read(&file).unwrap_or_default(), log)
 }
 
@@ -251,10 +295,17 @@ fn the_pipewire_camera_streams_pauses_and_survives_a_daemon_restart() {
     );
     wait_until(Duration::from_secs(30), "inference pauses with no consumer", || engine.stats().is_paused());
     assert_eq!(camera.report().state, CameraState::Waiting);
+    // The source stage marks the pause after its last read, so from then on nothing is read (and so
+    // nothing new is matted) while the engine stays paused; the wait only gives it a chance to break that.
+    let (read, pauses) = (engine.snapshot().frames_read, engine.stats().pauses().0);
     let inferred = engine.stats().frames_inferred();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(engine.stats().is_paused());
-    assert_eq!(engine.stats().frames_inferred(), inferred, "nothing is matted while nobody watches");
+    assert!(engine.stats().is_paused() && engine.stats().pauses().0 == pauses, "paused throughout");
+    assert_eq!(engine.snapshot().frames_read, read, "nothing is read while nobody watches");
+    assert!(
+        engine.stats().frames_inferred() <= inferred + 2,
+        "at most the frames already handed on (one in the model, one waiting) are matted"
+    );
 
     let (rgb, caps) = read_node(&session, 30, "YUY2", dir.path());
     assert_eq!(rgb.len(), 30 * 320 * 240 * 3, "30 frames of 320x240");
@@ -279,6 +330,41 @@ fn the_pipewire_camera_streams_pauses_and_survives_a_daemon_restart() {
     assert!(!engine.stats().is_paused() || engine.status().failure().is_none(), "the engine runs on");
     session.start_daemon();
     assert!(session.wait_node("mattecam", true, Duration::from_secs(30)), "the node comes back with the daemon");
+    // A consumer that names no format (and converts nothing) gets the preferred one.
+    let out = session
+        .command("gst-launch-1.0")
+        .args(["-v", "pipewiresrc", "target-object=mattecam", "num-buffers=3", "!", "video/x-raw", "!", "fakesink"])
+        .output()
+        .unwrap();
+    let caps = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && caps.contains("caps = video/x-raw, format=(string)YUY2, width=(int)320"), "{caps}");
+    // A consumer that asks for another size gets it, the picture scaled to cover it: a still image of a
+    // centred disc, switched to mid-stream, stays a disc.
+    let still = dir.path().join("disc.png");
+    image::RgbImage::from_fn(320, 240, |x, y| {
+        let inside = (x as i32 - 160).pow(2) + (y as i32 - 120).pow(2) <= 50 * 50;
+        image::Rgb(if inside { PERSON } else { [90, 90, 90] })
+    })
+    .save(&still)
+    .unwrap();
+    // A paused engine opens the new source once someone watches again (no camera light for nobody).
+    engine.set_source(SourceChoice::from_file(still));
+    let (mut extents, mut opened) = (Vec::new(), false);
+    for _ in 0..20 {
+        let (rgb, caps) = read_node_caps(&session, 5, "video/x-raw,format=YUY2,width=640,height=360", dir.path());
+        assert_eq!(rgb.len(), 5 * 640 * 360 * 3, "{caps}");
+        let last = &rgb[4 * 640 * 360 * 3..];
+        let (green, person, other) = shares(last);
+        assert!(green > 0.5 && person > 0.01 && other < 0.03, "scaled: {green:.3} {person:.3} {other:.3}");
+        extents.push(person_extent(last, 640));
+        // The batch read after the image was seen open holds only its frames.
+        if opened {
+            break;
+        }
+        opened = engine.status().source_info.is_some_and(|info| info.name.ends_with("disc.png"));
+    }
+    let (w, h) = *extents.last().unwrap();
+    assert!(w.abs_diff(200) <= 6 && h.abs_diff(200) <= 6, "the disc, twice as big and round: {extents:?}");
     // Every format offered, as the consumer picks it, gives the same picture.
     for format in ["NV12", "I420", "RGB", "BGRx"] {
         let (rgb, caps) = read_node(&session, 5, format, dir.path());

@@ -13,8 +13,9 @@ use crate::frame::{Frame, Matte};
 
 /// The variable that makes every model a [`SyntheticMatter`] with this delay, in milliseconds.
 pub const DELAY_ENV: &str = "MATTECAM_TEST_MATTER_DELAY_MS";
-/// With [`DELAY_ENV`]: how long opening the stand-in takes, in milliseconds (a model that loads slowly).
-pub const LOAD_ENV: &str = "MATTECAM_TEST_MATTER_LOAD_MS";
+/// With [`DELAY_ENV`]: opening the stand-in waits until this file exists (a model that loads for as long as
+/// a test wants, whatever the machine's speed).
+pub const LOAD_GATE_ENV: &str = "MATTECAM_TEST_MATTER_LOAD_GATE";
 
 /// The disc's colour in the synthetic scene.
 const PERSON: [u8; 3] = [240, 200, 160];
@@ -34,8 +35,10 @@ impl SyntheticMatter {
     /// The stand-in [`DELAY_ENV`] asks for, if it is set.
     pub fn from_env(kind: ModelKind) -> Option<Self> {
         let ms: u64 = std::env::var(DELAY_ENV).ok()?.trim().parse().ok()?;
-        if let Some(load_ms) = std::env::var(LOAD_ENV).ok().and_then(|v| v.trim().parse().ok()) {
-            std::thread::sleep(Duration::from_millis(load_ms));
+        if let Some(gate) = std::env::var_os(LOAD_GATE_ENV) {
+            while !std::path::Path::new(&gate).exists() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         Some(Self::new(kind, Duration::from_millis(ms)))
     }
