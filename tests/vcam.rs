@@ -409,3 +409,78 @@ fn a_failed_model_sends_the_background_alone_from_the_cli() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("sending the background alone") || stderr.contains("sent"), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Mirroring.
+
+/// A still scene: the person (a disc) on the left of a grey room.
+fn left_disc_scene(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("left-disc.png");
+    image::RgbImage::from_fn(320, 240, |x, y| {
+        let inside = (x as i32 - 80).pow(2) + (y as i32 - 120).pow(2) <= 40 * 40;
+        image::Rgb(if inside { PERSON } else { [90, 90, 90] })
+    })
+    .save(&path)
+    .unwrap();
+    path
+}
+
+/// The camera's frames when the preview is mirrored, over an image that is red on the left and blue on
+/// the right: the last of 5 frames written to a new file by the raw output.
+fn camera_over_mirrored_preview(dir: &std::path::Path, camera_mirror: bool) -> (Vec<u8>, Vec<u8>) {
+    use mattecam::engine::{ModelInput, SourceInput};
+    use mattecam::infer::synthetic::SyntheticMatter;
+    let backdrop = dir.join("red-blue.png");
+    image::RgbImage::from_fn(320, 240, |x, _| image::Rgb(if x < 160 { [255, 0, 0] } else { [0, 0, 255] }))
+        .save(&backdrop)
+        .unwrap();
+    let mut config = EngineConfig::live(
+        SourceChoice::from_file(left_disc_scene(dir)),
+        ModelChoice::default(),
+        TemporalMode::Off,
+        CompositeSettings { background: Background::Image(backdrop), mirror: true, ..Default::default() },
+    );
+    config.model = ModelInput::Opened(vec![Box::new(SyntheticMatter::new(Default::default(), Duration::ZERO))]);
+    config.compositor = CompositorSetup::Kind(mattecam::composite::CompositorKind::Cpu);
+    assert!(matches!(config.source, SourceInput::Live(_)));
+    let engine = Engine::start(config);
+    let preview = engine.subscribe("preview", mattecam::engine::Delivery::Latest);
+    let frames = dir.join(format!("camera-{camera_mirror}.yuyv"));
+    let options = CameraOptions {
+        output: CameraOutput::Raw(Some(frames.clone())),
+        mirror: camera_mirror,
+        max_frames: Some(5),
+        ..Default::default()
+    };
+    let camera = VirtualCamera::start(engine.tap(), options);
+    wait_until(Duration::from_secs(60), "the camera sends 5 frames", || camera.is_finished());
+    let shown = preview.recv_timeout(Duration::from_secs(30));
+    let mattecam::engine::Received::Value(shown) = shown else { panic!("the preview has a picture") };
+    let bytes = std::fs::read(&frames).unwrap();
+    assert_eq!(bytes.len(), 5 * 320 * 240 * 2);
+    let mut rgb = Vec::new();
+    mattecam::color::rgb_from_yuyv(&bytes[4 * 320 * 240 * 2..], 320, 240, &mut rgb).unwrap();
+    (rgb, shown.picture.composite.pixels.clone())
+}
+
+fn centre_x(rgb: &[u8], width: usize) -> f64 {
+    let xs: Vec<usize> =
+        rgb.chunks_exact(3).enumerate().filter(|(_, p)| near(p, PERSON, 40)).map(|(i, _)| i % width).collect();
+    assert!(!xs.is_empty(), "the person is in the picture");
+    xs.iter().sum::<usize>() as f64 / xs.len() as f64
+}
+
+/// The other side sees you as your camera does even when the preview is mirrored, and the image behind
+/// you never reads backwards; the "mirror what others see" option mirrors the person only.
+#[test]
+fn the_camera_is_not_mirrored_with_the_preview_and_its_background_never_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (camera, preview) = camera_over_mirrored_preview(dir.path(), false);
+    assert!(centre_x(&preview, 320) > 200.0, "the preview is mirrored: the person on the right");
+    assert!(centre_x(&camera, 320) < 120.0, "the camera is not: the person on the left, as the camera sees");
+    let at = |rgb: &[u8], x: usize| rgb[(10 * 320 + x) * 3..][..3].to_vec();
+    assert!(near(&at(&camera, 10), [255, 0, 0], 40) && near(&at(&camera, 310), [0, 0, 255], 40), "the image as it is");
+    let (mirrored, _) = camera_over_mirrored_preview(dir.path(), true);
+    assert!(centre_x(&mirrored, 320) > 200.0, "mirrored on request");
+    assert!(near(&at(&mirrored, 10), [255, 0, 0], 40) && near(&at(&mirrored, 310), [0, 0, 255], 40));
+}
