@@ -288,7 +288,7 @@ impl Fanout {
             .any(|s| s.private && !s.gone.load(Ordering::Relaxed) && !s.idle.load(Ordering::SeqCst))
     }
 
-    /// Whether anyone is subscribed (inference can pause when nobody is).
+    /// Whether anyone is subscribed (whether idle or not: see [`Fanout::unwatched`]).
     pub fn has_subscribers(&self) -> bool {
         self.subscribers.lock().expect("fanout lock").iter().any(|s| !s.gone.load(Ordering::Relaxed))
     }

@@ -163,7 +163,6 @@ impl Inferring {
         self.last_size = Some((frame.width, frame.height));
         let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
         let needs_plate = model.needs_plate();
-        matte.unmatted = false;
         if needs_plate && shared.fanout.has_private() {
             veil(&frame, &mut matte);
         } else if needs_plate {
@@ -258,7 +257,6 @@ fn fill(frame: &Frame, matte: &mut Matte, alpha: f32) {
     matte.foreground = None;
     matte.infer_ms = 0.0;
     matte.model_ms = 0.0;
-    matte.unmatted = false;
 }
 
 fn infer_one(
@@ -271,7 +269,6 @@ fn infer_one(
         matter.reset();
     }
     *last_size = Some((frame.width, frame.height));
-    matte.unmatted = false;
     matter.infer(&frame, &mut matte)?;
     Ok((frame, matte))
 }

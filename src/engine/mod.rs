@@ -158,7 +158,9 @@ impl Shared {
         let _ = self.spent_frames.0.try_send(rgb);
     }
 
-    fn recycle_matte(&self, matte: Matte) {
+    fn recycle_matte(&self, mut matte: Matte) {
+        // A reused matte says nothing until it is filled again (a model does not touch the flag).
+        matte.unmatted = false;
         let _ = self.spent_mattes.0.try_send(matte);
     }
 }

@@ -258,7 +258,6 @@ impl CameraShared {
 /// A running virtual camera; stopped and joined on drop.
 pub struct VirtualCamera {
     shared: Arc<CameraShared>,
-    options: CameraOptions,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -269,16 +268,11 @@ impl VirtualCamera {
         let shared = Arc::new(CameraShared::default());
         shared.limit.store(options.max_frames.unwrap_or(0), Ordering::Relaxed);
         let s = Arc::clone(&shared);
-        let opts = options.clone();
         let thread = std::thread::Builder::new()
             .name("virtual-camera".into())
-            .spawn(move || run(&tap, &opts, &s))
+            .spawn(move || run(&tap, &options, &s))
             .expect("failed to spawn the virtual camera");
-        Self { shared, options, thread: Some(thread) }
-    }
-
-    pub fn options(&self) -> &CameraOptions {
-        &self.options
+        Self { shared, thread: Some(thread) }
     }
 
     pub fn report(&self) -> CameraReport {
