@@ -105,11 +105,10 @@ impl Feed {
 
     fn make(&mut self, output: &Output) -> Result<(), String> {
         let frame = &output.frame;
-        let (w, h) = (frame.width, frame.height);
         let flip = output.mirror != self.mirror;
         // The settings are read only when flipping cannot stand in for compositing again.
         let recomposite = flip.then(|| self.tap.status().composite).filter(|s| !follows_flip(&s.background));
-        let composite = if let Some(settings) = recomposite {
+        if let Some(settings) = recomposite {
             let settings = CompositeSettings { mirror: self.mirror, ..settings };
             let (compositor, picture) = match &mut self.again {
                 Some((compositor, picture)) => {
@@ -127,12 +126,11 @@ impl Feed {
             };
             compositor.composite(frame, &output.matte, picture).map_err(|e| e.to_string())?;
             flatten(&picture.composite, output.transparent, false, &mut self.flat);
-            (w, h)
         } else {
             flatten(&output.picture.composite, output.transparent, flip, &mut self.flat);
-            (w, h)
-        };
-        fit(&mut self.resizer, &self.flat, composite, (self.width, self.height), &mut self.picture);
+        }
+        let size = (frame.width, frame.height);
+        fit(&mut self.resizer, &self.flat, size, (self.width, self.height), &mut self.picture);
         Ok(())
     }
 }
