@@ -91,7 +91,14 @@ fn file_name(format: Format) -> String {
 /// The sink alone: frames per second from the first write to the finished file, and the size.
 fn encode_fps(dir: &Path, format: Format, outputs: &[Arc<Output>], count: usize) -> (f64, u64) {
     let (width, height) = (outputs[0].frame.width, outputs[0].frame.height);
-    let spec = OutputSpec { path: dir.join(file_name(format)), format, crf: 18, with_source: false, mirror: false };
+    let spec = OutputSpec {
+        path: dir.join(file_name(format)),
+        format,
+        crf: 18,
+        with_source: false,
+        mirror: false,
+        overwrite: false,
+    };
     let pictures: Vec<_> = outputs
         .iter()
         .map(|output| {
@@ -121,12 +128,13 @@ fn record_fps(dir: &Path, format: Format, outputs: &[Arc<Output>], count: usize)
     let (width, height) = (outputs[0].frame.width, outputs[0].frame.height);
     let path = dir.join(file_name(format));
     let options = RecordOptions {
-        output: OutputSpec { path: path.clone(), format, crf: 18, with_source: false, mirror: false },
+        output: OutputSpec { path: path.clone(), format, crf: 18, with_source: false, mirror: false, overwrite: false },
         width,
         height,
         fps: FPS,
         clock: Clock::Media,
         queue_frames: 8,
+        queue_bytes: mattecam::record::DEFAULT_QUEUE_BYTES,
         model: "bench".into(),
         provider: "none".into(),
         source: "bench".into(),

@@ -5,10 +5,13 @@
   into `.cache/onnxruntime/{cpu,gpu}/`.
 - Models: every `[[model]]` of `models/models.toml` into `models/`, sha256-checked.
 - Demo media: every `[[asset]]` of `assets/assets.toml` into `assets/`, sha256-checked.
-- With --test-tools: a virtual environment `.cache/venv` with numpy, scipy, opencv-python-headless and
+- With --test-tools: a virtual environment `.cache/venv` with numpy, scipy, opencv-python-headless, onnx and
   onnxruntime, used by the tests' independent re-computations (MODNet, the shared reference metrics).
 
-Wheels are cached in `.cache/wheels/`; a second run downloads nothing and finishes in well under a second.
+Wheels are cached in `.cache/wheels/`; a second run downloads nothing. Every wheel is checked against
+`scripts/pins.toml` before anything is read from it, and every file taken from one is checked again, on every
+run, even when it is already on disk (a changed copy is replaced by the verified one). pip only ever
+downloads wheels (`--only-binary=:all:`): it never builds, and so never runs, a source package.
 Nothing is downloaded at build time and no model file is committed.
 """
 
@@ -21,17 +24,22 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent
+# Set by main() (--root, for tests); the checkout by default.
+ROOT = SCRIPTS.parent
 CACHE = ROOT / ".cache"
 WHEELS = CACHE / "wheels"
 
-ORT_VERSION = "1.31.1"
+PINS = tomllib.loads((SCRIPTS / "pins.toml").read_text())
+ORT_VERSION = PINS["onnxruntime"]["version"]
+WHEEL_SHA256 = {w["file"]: w["sha256"] for w in PINS["wheel"]}
+# (flavour, file name) -> sha256 of each library in the ONNX Runtime wheels.
+LIB_SHA256 = {(lib["flavour"], lib["file"]): lib["sha256"] for lib in PINS["library"]}
+# Never a source package: pip would build it, running its code.
+BINARY_ONLY = ["--only-binary=:all:"]
 # The wheel is fetched for one fixed Python tag so the library inside is always the same file.
-ORT_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--only-binary=:all:"]
-ORT_LIB_SHA256 = {
-    "onnxruntime": "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
-}
-TEST_TOOLS = ["numpy<3", "scipy", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}"]
+ORT_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]
+TEST_TOOLS = ["numpy<3", "scipy", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}", "onnx==1.*"]
 
 
 def say(msg: str) -> None:
@@ -51,30 +59,48 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_wheel(wheel: Path) -> Path:
+    """`wheel` when its sha256 is the pinned one; otherwise it is deleted from the cache and setup stops."""
+    expected = WHEEL_SHA256.get(wheel.name)
+    if expected is None:
+        fail(f"{wheel.name} is not pinned in scripts/pins.toml; refusing to read it (add its sha256 there)")
+    actual = sha256_of(wheel)
+    if actual != expected:
+        wheel.unlink(missing_ok=True)
+        fail(
+            f"{wheel.name} has sha256 {actual}, expected {expected}; refusing it (deleted from the cache: "
+            "run the setup again to download it afresh)"
+        )
+    return wheel
+
+
 def fetch_wheel(requirement: str, extra_args: list[str] | None = None) -> Path:
-    """Return the cached wheel for `name==version`, downloading it once with pip."""
+    """Return the cached, verified wheel for `name==version`, downloading it once with pip."""
     name, version = requirement.split("==")
     stem = name.replace("-", "_").lower()
     found = sorted(WHEELS.glob(f"{stem}-{version}-*.whl"), key=lambda p: p.name)
     if found:
-        return found[0]
+        return verify_wheel(found[0])
     WHEELS.mkdir(parents=True, exist_ok=True)
     say(f"downloading {requirement} from PyPI")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(WHEELS), requirement]
-    cmd += extra_args or []
+    cmd += BINARY_ONLY + (extra_args or [])
     result = subprocess.run(cmd)
     if result.returncode != 0:
         fail(f"`pip download {requirement}` failed; check that PyPI is reachable and try again")
     found = sorted(WHEELS.glob(f"{stem}-{version}-*.whl"), key=lambda p: p.name)
     if not found:
         fail(f"pip reported success but no wheel for {requirement} is in {WHEELS}")
-    return found[0]
+    return verify_wheel(found[0])
 
 
-def extract_verified(wheel: Path, member: str, dest: Path, sha256: str | None) -> None:
-    """Write `member` of `wheel` to `dest` atomically; refuse it when its sha256 differs."""
-    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
-        return
+def extract_verified(wheel: Path, member: str, dest: Path, sha256: str) -> None:
+    """Write `member` of `wheel` to `dest` atomically; refuse it when its sha256 differs. A copy already on
+    disk is checked too, and replaced by the verified one when it differs."""
+    if dest.is_file() and not dest.is_symlink():
+        if sha256_of(dest) == sha256:
+            return
+        say(f"{dest.relative_to(ROOT)} is not the verified file (sha256 differs); replacing it")
     tmp = dest.with_name(dest.name + ".partial")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -86,11 +112,10 @@ def extract_verified(wheel: Path, member: str, dest: Path, sha256: str | None) -
     except zipfile.BadZipFile:
         wheel.unlink(missing_ok=True)
         fail(f"{wheel.name} is not a valid wheel (deleted from the cache); run the setup again")
-    if sha256 is not None:
-        actual = sha256_of(tmp)
-        if actual != sha256:
-            tmp.unlink()
-            fail(f"{member} from {wheel.name} has sha256 {actual}, expected {sha256}; refusing it")
+    actual = sha256_of(tmp)
+    if actual != sha256:
+        tmp.unlink()
+        fail(f"{member} from {wheel.name} has sha256 {actual}, expected {sha256}; refusing it")
     os.replace(tmp, dest)
     say(f"wrote {dest.relative_to(ROOT)}")
 
@@ -106,11 +131,15 @@ def setup_runtime(gpu: bool) -> None:
         fail(f"{wheel.name} carries no libonnxruntime*.so")
     for member in libs:
         name = Path(member).name
-        expected = ORT_LIB_SHA256.get(package) if name.startswith("libonnxruntime.so.") else None
+        expected = LIB_SHA256.get((flavour, name))
+        if expected is None:
+            fail(f"{name} of {wheel.name} is not pinned in scripts/pins.toml; refusing it")
         extract_verified(wheel, member, dest_dir / name, expected)
     versioned = dest_dir / f"libonnxruntime.so.{ORT_VERSION}"
     link = dest_dir / "libonnxruntime.so"
-    if not link.exists():
+    if link.is_symlink() and os.readlink(link) != versioned.name or link.exists() and not link.is_symlink():
+        link.unlink()
+    if not link.is_symlink():
         link.symlink_to(versioned.name)
     say(f"ONNX Runtime {ORT_VERSION} ({flavour}) ready in {dest_dir.relative_to(ROOT)}")
 
@@ -133,7 +162,7 @@ def setup_test_tools() -> None:
     if not python.exists():
         say("creating .cache/venv for the tests' reference computations")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TEST_TOOLS])
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *BINARY_ONLY, *TEST_TOOLS])
     if result.returncode != 0:
         fail("installing the test tools into .cache/venv failed; check that PyPI is reachable")
     stamp.write_text(wanted)
@@ -144,7 +173,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="also fetch onnxruntime-gpu (CUDA execution provider)")
     parser.add_argument("--test-tools", action="store_true", help="also build .cache/venv for the tests")
+    parser.add_argument("--root", type=Path, help="set up this folder instead of the checkout (tests)")
     args = parser.parse_args()
+    if args.root is not None:
+        global ROOT, CACHE, WHEELS
+        ROOT = args.root.resolve()
+        CACHE = ROOT / ".cache"
+        WHEELS = CACHE / "wheels"
     setup_runtime(gpu=False)
     if args.gpu:
         setup_runtime(gpu=True)

@@ -121,6 +121,20 @@ pub struct Output {
     pub gpu: Option<GpuImage>,
 }
 
+impl Output {
+    /// Bytes of memory this output holds alive (its pixels, alpha and matte), for queues bounded in bytes.
+    pub fn heap_bytes(&self) -> u64 {
+        let picture = &self.picture;
+        let pixels = self.frame.rgb.len()
+            + self.matte.alpha.len() * std::mem::size_of::<f32>()
+            + self.matte.foreground.as_ref().map_or(0, Vec::len)
+            + picture.alpha.len()
+            + picture.composite.pixels.len()
+            + picture.split.as_ref().map_or(0, |split| split.pixels.len());
+        pixels as u64
+    }
+}
+
 /// The picture as textures on the GPU it was composited on (kept for this frame alone: no later frame
 /// draws over them while anyone holds them).
 #[derive(Clone, Debug)]

@@ -18,6 +18,7 @@ pub mod gpu;
 pub mod imageio;
 pub mod infer;
 pub mod latest;
+pub mod limits;
 pub mod models;
 pub mod paths;
 pub mod plate;

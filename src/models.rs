@@ -22,6 +22,12 @@ pub enum ManifestError {
     UserModelMissing { kind: &'static str, files: String, dir: PathBuf },
     #[error("could not record the sha256 of {} in {}: {reason}", display(.model), display(.record))]
     Record { model: PathBuf, record: PathBuf, reason: String },
+    #[error("{} cannot be read ({reason}); fix or delete it (the models it lists are then recorded again on their next use)", display(.path))]
+    RecordsUnreadable { path: PathBuf, reason: String },
+    #[error("refusing {}: it is not the file `make setup` verified (sha256 {actual}, expected {expected}); run `make setup` to fetch it again", display(.path))]
+    FetchedChanged { path: PathBuf, expected: String, actual: String },
+    #[error("refusing {}: it changed since its first use (sha256 was {was}, now {now}); if you replaced it on purpose, accept the new file with `mattecam models --accept {}`", display(.path), display(.path))]
+    UserModelChanged { path: PathBuf, was: String, now: String },
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -136,26 +142,34 @@ pub fn records_path() -> PathBuf {
     crate::paths::models_dir().join("user-models.toml")
 }
 
-pub fn recorded_models() -> Vec<RecordedModel> {
-    std::fs::read_to_string(records_path())
-        .ok()
-        .and_then(|text| toml::from_str::<Records>(&text).ok())
+/// The user models recorded so far (none when the record does not exist yet); a record that cannot be
+/// read is an error, never taken for an empty one (that would accept any changed file as new).
+pub fn recorded_models() -> Result<Vec<RecordedModel>, ManifestError> {
+    let path = records_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(ManifestError::RecordsUnreadable { path, reason: err.to_string() }),
+    };
+    toml::from_str::<Records>(&text)
         .map(|records| records.model)
-        .unwrap_or_default()
+        .map_err(|err| ManifestError::RecordsUnreadable { path, reason: err.to_string() })
 }
 
 /// Records `model`'s sha256 on first use (trust on first use: the weights come from outside any registry),
-/// and says whether it changed since.
-pub fn record_user_model(model: &Path) -> Result<RecordOutcome, ManifestError> {
+/// and says whether it changed since; `accept`: a changed file is recorded anew (the user said so).
+pub fn record_user_model(model: &Path, accept: bool) -> Result<RecordOutcome, ManifestError> {
     let record = records_path();
     let fail = |reason: String| ManifestError::Record { model: model.to_path_buf(), record: record.clone(), reason };
     let path = std::fs::canonicalize(model).map_err(|err| fail(err.to_string()))?;
     let sha256 = sha256_file(&path).map_err(|err| fail(err.to_string()))?;
-    let mut records = Records { model: recorded_models() };
+    let mut records = Records { model: recorded_models()? };
     let outcome = match records.model.iter_mut().find(|r| r.path == path) {
         Some(known) if known.sha256 == sha256 => return Ok(RecordOutcome::Unchanged),
+        Some(known) if !accept => return Ok(RecordOutcome::Changed { was: known.sha256.clone(), now: sha256 }),
         Some(known) => {
             let was = std::mem::replace(&mut known.sha256, sha256.clone());
+            known.first_used = crate::paths::utc_stamp();
             RecordOutcome::Changed { was, now: sha256 }
         }
         None => {
@@ -164,36 +178,59 @@ pub fn record_user_model(model: &Path) -> Result<RecordOutcome, ManifestError> {
         }
     };
     let text = toml::to_string(&records).map_err(|err| fail(err.to_string()))?;
-    std::fs::write(&record, text).map_err(|err| fail(err.to_string()))?;
+    crate::paths::write_atomic(&record, text.as_bytes()).map_err(|err| fail(err.to_string()))?;
     Ok(outcome)
 }
 
-/// Whether `path` is a file setup fetched and verified (anything else is the user's, and recorded).
-pub fn is_fetched_model(path: &Path) -> bool {
-    let Ok(entries) = load_manifest() else { return false };
+/// The manifest's entry whose file `path` is, if it is one of the files setup fetches.
+fn fetched_entry(path: &Path) -> Option<ModelEntry> {
+    let entries = load_manifest().ok()?;
     let dir = crate::paths::models_dir();
-    entries.iter().any(|e| {
-        std::fs::canonicalize(dir.join(&e.file)).ok() == std::fs::canonicalize(path).ok()
-            && file_status(e) == FileStatus::Verified
-    })
+    let wanted = std::fs::canonicalize(path).ok()?;
+    entries.into_iter().find(|e| std::fs::canonicalize(dir.join(&e.file)).ok().as_ref() == Some(&wanted))
 }
 
-/// For a user-supplied model file: records it and returns what to tell the user, if anything.
-pub fn note_user_model(path: &Path) -> Option<String> {
-    if is_fetched_model(path) || !path.is_file() {
-        return None;
+/// Checks a model file before it is loaded. A file setup fetched must still be the verified one; any other
+/// file is the user's: recorded on first use (the notice returned says so), refused once it changed.
+pub fn check_model_file(path: &Path) -> Result<Option<String>, ManifestError> {
+    if !path.is_file() {
+        // Loading it reports the missing file.
+        return Ok(None);
     }
-    match record_user_model(path) {
-        Ok(RecordOutcome::Recorded(sha)) => {
-            Some(format!("{}: sha256 {sha} recorded on first use in {}", display(path), display(&records_path())))
+    if let Some(entry) = fetched_entry(path) {
+        return match file_status(&entry) {
+            FileStatus::Mismatch { actual_sha256 } => Err(ManifestError::FetchedChanged {
+                path: path.to_path_buf(),
+                expected: entry.sha256,
+                actual: actual_sha256,
+            }),
+            FileStatus::Verified | FileStatus::Missing => Ok(None),
+        };
+    }
+    match record_user_model(path, false)? {
+        RecordOutcome::Recorded(sha) => {
+            Ok(Some(format!("{}: sha256 {sha} recorded on first use in {}", display(path), display(&records_path()))))
         }
-        Ok(RecordOutcome::Unchanged) => None,
-        Ok(RecordOutcome::Changed { was, now }) => Some(format!(
-            "warning: {} changed since its first use (sha256 was {was}, now {now}); make sure you meant to replace it",
-            display(path)
-        )),
-        Err(err) => Some(err.to_string()),
+        RecordOutcome::Unchanged => Ok(None),
+        RecordOutcome::Changed { was, now } => {
+            Err(ManifestError::UserModelChanged { path: path.to_path_buf(), was, now })
+        }
     }
+}
+
+/// `mattecam models --accept PATH`: the user replaced a model file on purpose; its new sha256 is recorded.
+pub fn accept_user_model(path: &Path) -> Result<RecordOutcome, ManifestError> {
+    if let Some(entry) = fetched_entry(path) {
+        if let FileStatus::Mismatch { actual_sha256 } = file_status(&entry) {
+            return Err(ManifestError::FetchedChanged {
+                path: path.to_path_buf(),
+                expected: entry.sha256,
+                actual: actual_sha256,
+            });
+        }
+        return Ok(RecordOutcome::Unchanged);
+    }
+    record_user_model(path, true)
 }
 
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {

@@ -2,18 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
-/// The folder holding `models/`, `assets/` and `.cache/`: `MATTECAM_HOME` when set, else the current
-/// directory when it holds `models/models.toml`, else the source checkout this binary was built from.
+/// The folder holding `models/`, `assets/` and `.cache/`: `MATTECAM_HOME` when set, else the user's data
+/// folder (`$XDG_DATA_HOME/mattecam`, by default `~/.local/share/mattecam`) when it holds
+/// `models/models.toml`, else the source checkout this binary was built from.
+///
+/// Never the current directory: a folder the user merely runs mattecam in (a cloned repository, an
+/// unpacked archive) must not decide which library is loaded or which models count as verified.
 pub fn project_root() -> PathBuf {
     if let Some(home) = std::env::var_os("MATTECAM_HOME") {
         return PathBuf::from(home);
     }
-    if let Ok(cwd) = std::env::current_dir()
-        && cwd.join("models/models.toml").is_file()
+    if let Some(data) = user_data_dir()
+        && data.join("models/models.toml").is_file()
     {
-        return cwd;
+        return data;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$XDG_DATA_HOME/mattecam`, or `~/.local/share/mattecam`.
+pub fn user_data_dir() -> Option<PathBuf> {
+    let absolute = |var: &str| std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute("XDG_DATA_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/share")))
+        .map(|data| data.join("mattecam"))
 }
 
 pub fn models_dir() -> PathBuf {
@@ -65,15 +77,21 @@ pub fn utc_stamp() -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
-/// `dir/stem.ext` (a folder `dir/stem` when `ext` is `None`), or with `-2`, `-3`... after the stem when that
-/// is taken: a new output never replaces an existing one.
-pub fn free_name(dir: &Path, stem: &str, ext: Option<&str>) -> PathBuf {
-    let name = |n: u32| {
-        let stem = if n < 2 { stem.to_string() } else { format!("{stem}-{n}") };
-        match ext {
-            Some(ext) => dir.join(format!("{stem}.{ext}")),
-            None => dir.join(stem),
-        }
-    };
-    (1..).map(name).find(|path| !path.exists() && !path.with_extension("json").exists()).expect("a free name")
+/// Writes `bytes` to `path` through a new file beside it that is renamed over it once complete, so that
+/// a crash leaves the old file or the new one, never half of one. The temporary file is created new
+/// (`O_EXCL`): a link planted under its name cannot redirect the write.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

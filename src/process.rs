@@ -57,6 +57,8 @@ pub struct ProcessOptions {
     /// assistance when `plate_options.assist` is on).
     pub plate: Option<PathBuf>,
     pub plate_options: PlateOptions,
+    /// Replace existing outputs (otherwise one is refused before any work starts).
+    pub overwrite: bool,
     /// Sessions matting frames at once (`infer::open_matters`); 1 for RVM, BGMv2 and a plate.
     pub sessions: usize,
 }
@@ -92,6 +94,7 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         crf: options.crf,
         with_source: options.with_source,
         mirror: options.composite.mirror,
+        overwrite: options.overwrite,
     };
     // A single image is the composite as set; a sequence or video follows its format.
     let default_background = if single_png { Default::default() } else { format.default_background() };
@@ -99,6 +102,12 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     if !single_png {
         format.check_path(&options.output)?;
         spec.check_background(&background)?;
+    }
+    spec.check_free()?;
+    if let Some(dir) = &options.alpha_dir {
+        let alpha =
+            sink::OutputSpec { path: dir.clone(), format: sink::Format::Png, with_source: false, ..spec.clone() };
+        alpha.check_free()?;
     }
     let composite = CompositeSettings { background, ..options.composite.clone() };
     let (compositor, compositor_notice) = compositor::open(options.compositor, composite.clone(), Pacing::OnePerFrame)?;
@@ -123,8 +132,8 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         }
         .into());
     }
+    let model_notice = models::check_model_file(&model_file)?;
     let models = infer::open_matters(options.model, &model_file, &options.matter, options.sessions)?;
-    let model_notice = models::note_user_model(&model_file);
     let matters = models
         .into_iter()
         .map(|model| Box::new(PlatedMatter::new(model, plate.clone(), options.plate_options)) as Box<dyn infer::Matter>)
@@ -132,7 +141,7 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
 
     let mut sinks: Vec<Box<dyn sink::Sink>> = if single_png {
         sink::create_parent(&options.output)?;
-        vec![Box::new(png::SinglePngSink::create(&options.output)?)]
+        vec![Box::new(png::SinglePngSink::create(&options.output, options.overwrite)?)]
     } else {
         spec.open(info.width, info.height, info.fps)?
     };

@@ -69,11 +69,19 @@ pub struct RecordingSettings {
     pub crf: u8,
     /// Also the source video, frame-aligned (e.g. beside a matte).
     pub with_source: bool,
+    /// Memory the recorder's queue may hold, in MiB (`record --queue-mib`).
+    pub queue_mib: u32,
 }
 
 impl Default for RecordingSettings {
     fn default() -> Self {
-        Self { format: Format::Mp4, dir: default_recording_dir(), crf: DEFAULT_CRF, with_source: false }
+        Self {
+            format: Format::Mp4,
+            dir: default_recording_dir(),
+            crf: DEFAULT_CRF,
+            with_source: false,
+            queue_mib: (crate::record::DEFAULT_QUEUE_BYTES >> 20) as u32,
+        }
     }
 }
 
@@ -137,13 +145,83 @@ impl AppSettings {
         serde_json::to_string_pretty(self).expect("settings serialise")
     }
 
+    /// Puts every value a settings file could hold out of bounds back to its default; says which.
+    pub fn bound(&mut self) -> Vec<String> {
+        use crate::limits::{self, MAX_PLATE_FRAMES};
+        let defaults = Self::default();
+        let mut fixed = Vec::new();
+        let mut check = |ok: Result<(), String>, reset: &mut dyn FnMut()| {
+            if let Err(reason) = ok {
+                fixed.push(reason);
+                reset();
+            }
+        };
+        if let SourceChoice::Synthetic { width, height, fps } = self.source {
+            let ok = limits::check_size("the synthetic source's size", width, height)
+                .and(limits::check_fps("the synthetic source's rate", fps))
+                .map(drop)
+                .map_err(|e| e.to_string());
+            check(ok, &mut || self.source = defaults.source.clone());
+        }
+        if let SourceChoice::Camera { mode: Some(mode), .. } = &self.source {
+            let ok = limits::check_size("the camera mode", mode.width, mode.height)
+                .and(limits::check_fps("the camera mode's rate", f64::from(mode.fps)))
+                .map(drop)
+                .map_err(|e| e.to_string());
+            check(ok, &mut || self.source = defaults.source.clone());
+        }
+        if let Some((w, h)) = self.camera.size {
+            let ok = limits::check_size("the virtual camera's size", w, h).map(drop).map_err(|e| e.to_string());
+            check(ok, &mut || self.camera.size = None);
+        }
+        let frames = self.plate.frames;
+        let ok = limits::check_count("plate frames", frames, MAX_PLATE_FRAMES).map(drop).map_err(|e| e.to_string());
+        check(ok, &mut || self.plate.frames = defaults.plate.frames);
+        let countdown = self.plate.countdown_s;
+        let ok =
+            (countdown <= 60).then_some(()).ok_or(format!("the plate countdown must be 0 to 60 s, not {countdown}"));
+        check(ok, &mut || self.plate.countdown_s = defaults.plate.countdown_s);
+        let mib = self.recording.queue_mib;
+        let ok = (1..=1 << 20)
+            .contains(&mib)
+            .then_some(())
+            .ok_or(format!("the recording queue must be 1 to 1048576 MiB, not {mib}"));
+        check(ok, &mut || self.recording.queue_mib = defaults.recording.queue_mib);
+        let crf = self.recording.crf;
+        let ok = (crf <= 51).then_some(()).ok_or(format!("the recording quality (CRF) must be 0 to 51, not {crf}"));
+        check(ok, &mut || self.recording.crf = defaults.recording.crf);
+        let (ref_size, ratio) = (self.model.ref_size, self.model.downsample_ratio);
+        let ok = (64..=2048)
+            .contains(&ref_size)
+            .then_some(())
+            .ok_or(format!("MODNet's size must be 64 to 2048, not {ref_size}"));
+        check(ok, &mut || self.model.ref_size = defaults.model.ref_size);
+        let ok = (ratio.is_finite() && (0.0..=1.0).contains(&ratio))
+            .then_some(())
+            .ok_or(format!("RVM's downsample ratio must be 0 to 1, not {ratio}"));
+        check(ok, &mut || self.model.downsample_ratio = defaults.model.downsample_ratio);
+        let threads = self.model.threads;
+        let ok = (threads <= 1024).then_some(()).ok_or(format!("model threads must be 0 to 1024, not {threads}"));
+        check(ok, &mut || self.model.threads = defaults.model.threads);
+        let edges = self.composite.edges;
+        let ok = (edges.clamped() == edges).then_some(()).ok_or("the edge controls were out of range".to_string());
+        check(ok, &mut || self.composite.edges = edges.clamped());
+        fixed
+    }
+
     /// Settings from what the storage held. Unreadable settings fall back to the defaults, with a notice
     /// for the user; `file_had_content` tells a first run (no notice) from a settings file eframe could
     /// not parse at all.
     pub fn load(stored: Option<&str>, file_had_content: bool) -> (Self, Option<String>) {
         match stored {
             Some(text) => match serde_json::from_str::<Self>(text) {
-                Ok(settings) => (settings, None),
+                Ok(mut settings) => {
+                    let fixed = settings.bound();
+                    let notice = (!fixed.is_empty()).then(|| {
+                        format!("Saved settings out of range were reset to the defaults: {}.", fixed.join("; "))
+                    });
+                    (settings, notice)
+                }
                 Err(err) => {
                     (Self::default(), Some(format!("Saved settings could not be read ({err}); using the defaults.")))
                 }

@@ -401,11 +401,11 @@ fn partial_outputs_appear_only_when_committed() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("clip.mp4");
     {
-        let partial = Partial::file(&target).unwrap();
+        let partial = Partial::file(&target, false).unwrap();
         assert!(partial.working().exists() && !target.exists());
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a dropped partial file is removed");
-    let mut partial = Partial::file(&target).unwrap();
+    let mut partial = Partial::file(&target, false).unwrap();
     std::fs::write(partial.working(), b"done").unwrap();
     partial.commit().unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"done");
@@ -414,7 +414,7 @@ fn partial_outputs_appear_only_when_committed() {
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("old.png"), b"x").unwrap();
     assert!(matches!(Partial::dir(&folder), Err(SinkError::FolderNotEmpty(_))));
-    let err = Partial::file(&dir.path().join("no-such-dir/clip.mp4")).err().unwrap();
+    let err = Partial::file(&dir.path().join("no-such-dir/clip.mp4"), false).err().unwrap();
     assert!(matches!(err, SinkError::NotWritable { .. }), "{err}");
 }
 

@@ -154,7 +154,9 @@ fn a_panicking_stage_fails_the_run_and_commits_nothing() {
         .expect_err("a panic must fail the run");
     assert!(err.to_string().contains("infer"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(left.is_empty(), "nothing is committed: {left:?}");
+    assert!(!out.exists(), "nothing is committed: {left:?}");
+    // What was written before the panic may be kept, never under the final name.
+    assert!(left.iter().all(|name| name == "frames.incomplete"), "{left:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -65,12 +65,20 @@ fn matte(seq: u64) -> Matte {
 
 fn options(path: &Path, format: Format, clock: Clock) -> RecordOptions {
     RecordOptions {
-        output: OutputSpec { path: path.to_path_buf(), format, crf: 18, with_source: false, mirror: false },
+        output: OutputSpec {
+            path: path.to_path_buf(),
+            format,
+            crf: 18,
+            with_source: false,
+            mirror: false,
+            overwrite: false,
+        },
         width: W,
         height: H,
         fps: FPS,
         clock,
         queue_frames: 200,
+        queue_bytes: mattecam::record::DEFAULT_QUEUE_BYTES,
         model: "test matte".into(),
         provider: "none".into(),
         source: "synthetic".into(),
@@ -249,7 +257,8 @@ fn every_format_records_150_frames_that_decode_to_what_was_sent() {
     }
 
     // ProRes 4444: 10-bit colour with a 16-bit alpha plane; alpha back within 2/255.
-    let mov = dir.path().join("take.mov");
+    // Each take its own stem: takes that shared one would share a sidecar (the second is refused).
+    let mov = dir.path().join("take-mov.mov");
     let report = record(options(&mov, Format::Prores, Clock::Media), frames, false);
     assert_complete(&report, frames);
     let probe = ffprobe(&mov);
@@ -263,7 +272,7 @@ fn every_format_records_150_frames_that_decode_to_what_was_sent() {
     assert!(prores_max <= 2, "ProRes alpha differs by up to {prores_max}/255");
 
     // VP9 with alpha: lossy, alpha coded like luma at the chosen CRF.
-    let webm = dir.path().join("take.webm");
+    let webm = dir.path().join("take-webm.webm");
     let report = record(options(&webm, Format::WebmAlpha, Clock::Media), frames, false);
     assert_complete(&report, frames);
     let probe = ffprobe(&webm);
@@ -318,8 +327,10 @@ fn every_format_records_150_frames_that_decode_to_what_was_sent() {
         &[
             "take-png",
             "take-png.json",
-            "take.mov",
-            "take.webm",
+            "take-mov.mov",
+            "take-mov.json",
+            "take-webm.webm",
+            "take-webm.json",
             "take.mp4",
             "take.json",
             "matte.mp4",
@@ -452,12 +463,14 @@ fn a_killed_encoder_leaves_a_playable_file() {
     let report = recorder.stop();
     let error = report.error.clone().unwrap_or_default();
     assert!(!report.complete);
-    assert!(error.contains("ffmpeg stopped") && error.contains("are kept in"), "{error}");
-    let probe = ffprobe(&path);
+    assert!(error.contains("ffmpeg stopped") && error.contains("killed.incomplete.mp4"), "{error}");
+    // Kept as incomplete: the final name only ever holds a complete recording.
+    let kept = dir.path().join("killed.incomplete.mp4");
+    let probe = ffprobe(&kept);
     assert!(probe.frames >= on_disk, "{} frames kept, {on_disk} were on disk", probe.frames);
-    let decoded = decode(&path, "rgb24", false);
+    let decoded = decode(&kept, "rgb24", false);
     assert_eq!(decoded.len() as u64, probe.frames, "every kept frame decodes");
-    assert_only(dir.path(), &["killed.mp4", "killed.json"]);
+    assert_only(dir.path(), &["killed.incomplete.mp4", "killed.json"]);
 }
 
 /// Packets ffprobe reads from a file that may still be growing (0 when it cannot read it yet).
@@ -520,16 +533,17 @@ fn a_full_disk_leaves_a_playable_file() {
     let report = recorder.stop();
     let error = report.error.clone().unwrap_or_default();
     assert!(error.contains("No space left") || error.contains("disk may be full"), "{error}");
-    assert!(error.contains("are kept in"), "{error}");
-    let probe = ffprobe(&path);
+    assert!(error.contains("are kept in") && error.contains("full.incomplete.mp4"), "{error}");
+    let kept = disk.0.join("full.incomplete.mp4");
+    let probe = ffprobe(&kept);
     assert!(probe.frames > 0, "{} frames kept", probe.frames);
-    assert_eq!(decode(&path, "rgb24", false).len() as u64, probe.frames);
+    assert_eq!(decode(&kept, "rgb24", false).len() as u64, probe.frames);
     let left: Vec<String> =
         std::fs::read_dir(&disk.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(left.iter().all(|name| !name.contains("partial") && !name.contains("finishing")), "{left:?}");
 
     // A PNG sequence keeps its complete frames.
-    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&kept).unwrap();
     let _ = std::fs::remove_file(disk.0.join("full.json"));
     let png_dir = disk.0.join("frames");
     let mut feed = Feed::new();
@@ -545,9 +559,10 @@ fn a_full_disk_leaves_a_playable_file() {
         seq += 1;
     }
     let report = recorder.stop();
-    let kept = std::fs::read_dir(&png_dir).unwrap().count();
-    assert!(kept > 0, "{:?}", report.error);
-    for entry in std::fs::read_dir(&png_dir).unwrap() {
+    let png_kept = disk.0.join("frames.incomplete");
+    let kept = std::fs::read_dir(&png_kept).unwrap().count();
+    assert!(kept > 0 && !png_dir.exists(), "{:?}", report.error);
+    for entry in std::fs::read_dir(&png_kept).unwrap() {
         image::open(entry.unwrap().path()).expect("every kept PNG is whole");
     }
 }

@@ -125,6 +125,8 @@ fn status_for(settings: &AppSettings) -> EngineStatus {
         composite: settings.composite.clone(),
         composite_error: None,
         compositor: "cpu".into(),
+        nonfinite_frames: 0,
+        nonfinite_notice: None,
     }
 }
 

@@ -31,10 +31,12 @@ pub fn render(source: &SourceSpec, width: u32, height: u32, frames: u64, out: &P
             return Err(BenchError::Source(crate::source::SourceError::NotFound(path.clone())));
         }
         Some(path) if crate::source::is_image_path(path) => {
-            command.args(["-loop", "1", "-framerate", &rate, "-i"]).arg(path);
+            command.args(["-loop", "1", "-framerate", &rate]).args(ffmpeg::INPUT_PROTOCOLS);
+            command.arg("-i").arg(ffmpeg::file_arg(path));
         }
         Some(path) => {
-            command.args(["-stream_loop", "-1", "-i"]).arg(path);
+            command.args(["-stream_loop", "-1"]).args(ffmpeg::INPUT_PROTOCOLS);
+            command.arg("-i").arg(ffmpeg::file_arg(path));
         }
         None => {
             let size = format!("{width}x{height}");
@@ -46,7 +48,7 @@ pub fn render(source: &SourceSpec, width: u32, height: u32, frames: u64, out: &P
     command
         .args(["-frames:v", &frames.to_string(), "-vf", &scale, "-an", "-c:v", "libx264", "-preset", "veryfast"])
         .args(["-crf", "18", "-pix_fmt", "yuv420p"])
-        .arg(out)
+        .arg(ffmpeg::file_arg(out))
         .stdin(if input.is_none() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -61,7 +63,8 @@ pub fn render(source: &SourceSpec, width: u32, height: u32, frames: u64, out: &P
             }
         }
     }
-    let status = child.wait().map_err(|err| BenchError::Clip(err.to_string()))?;
+    let status =
+        ffmpeg::wait_within(&mut child, "ffmpeg", Some(out)).map_err(|err| BenchError::Clip(err.to_string()))?;
     let errors = stderr.finish();
     if !status.success() || !out.is_file() {
         return Err(BenchError::Clip(ffmpeg::last_line(&errors)));

@@ -248,6 +248,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         options.width,
         options.height,
         clip::CLIP_FPS,
+        true,
     )?;
     let (recording, _) =
         file_phase("recording", file_run(crate::source::open(&clip_spec)?, vec![Box::new(recorder)])?)?;

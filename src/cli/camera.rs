@@ -65,7 +65,7 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
 
 pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     if let Some(seconds) = args.seconds {
-        anyhow::ensure!(seconds > 0.0, "--seconds must be more than 0");
+        mattecam::limits::check_seconds("--seconds", seconds, 0.001)?;
     }
     if let Some(fps) = args.fps {
         anyhow::ensure!((1.0..=240.0).contains(&fps), "--fps must be between 1 and 240");

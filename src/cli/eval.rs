@@ -76,10 +76,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let region = args.region;
     let save = eval::SaveTo(args.save_dir.as_deref());
     let model_file = args.model.model_file()?;
-    let model = infer::open_matter(args.model.model, &model_file, &args.model.matter_options())?;
-    if let Some(notice) = models::note_user_model(&model_file) {
+    if let Some(notice) = models::check_model_file(&model_file)? {
         eprintln!("{notice}");
     }
+    let model = infer::open_matter(args.model.model, &model_file, &args.model.matter_options())?;
     let plate = args.model.plate.as_deref().map(Plate::load).transpose()?;
     if args.model.model == ModelKind::Bgmv2 && plate.is_none() && args.sample_plate.is_none() {
         anyhow::bail!("{} (or --sample-plate exact|perturbed)", infer::InferError::NeedsPlate);

@@ -7,7 +7,24 @@ use mattecam::models::{self, FileStatus};
 use mattecam::paths::display;
 use mattecam::source::camera;
 
-pub fn models() -> anyhow::Result<ExitCode> {
+#[derive(clap::Args, Debug)]
+pub struct ModelsArgs {
+    /// A model file of yours that you replaced on purpose: record its new sha256, so that it loads again.
+    #[arg(long, value_name = "PATH")]
+    accept: Option<std::path::PathBuf>,
+}
+
+pub fn models(args: ModelsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.accept {
+        match models::accept_user_model(path)? {
+            models::RecordOutcome::Recorded(sha) => println!("{}: sha256 {sha} recorded", display(path)),
+            models::RecordOutcome::Unchanged => println!("{}: already recorded as it is", display(path)),
+            models::RecordOutcome::Changed { was, now } => {
+                println!("{}: accepted sha256 {now} (was {was})", display(path))
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let entries = models::load_manifest()?;
     println!("{:<8} {:<10} {:<12} {:<30} source", "model", "licence", "status", "file");
     for entry in &entries {
@@ -27,7 +44,7 @@ pub fn models() -> anyhow::Result<ExitCode> {
         Err(err) => println!("ONNX Runtime: {err}"),
     }
     let dir = mattecam::paths::models_dir();
-    let recorded = models::recorded_models();
+    let recorded = models::recorded_models()?;
     println!();
     println!("BGMv2 needs a model file you download yourself (its weights are on no package registry):");
     println!("  get one of the authors' ONNX exports from github.com/PeterL1n/BackgroundMattingV2 (README,");

@@ -54,7 +54,7 @@ enum Command {
     /// Capture a clean background plate: the median of N frames of a source (step out of the picture).
     Plate(plate::PlateArgs),
     /// List the models, their licences and whether each is present and verified.
-    Models,
+    Models(list::ModelsArgs),
     /// List the cameras found and the demo media.
     Sources,
     /// Measure speed: the model alone, the whole pipeline, recording, live latency, and optionally the
@@ -71,7 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Camera(args)) => camera::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Plate(args)) => plate::run(args),
-        Some(Command::Models) => list::models(),
+        Some(Command::Models(args)) => list::models(args),
         Some(Command::Sources) => list::sources(),
         Some(Command::Bench(args)) => bench::run(args),
     }
@@ -91,6 +91,9 @@ pub struct RecordingArgs {
     /// Also write the source video, frame-aligned, as NAME.source.mp4 (e.g. beside a matte).
     #[arg(long)]
     pub with_source: bool,
+    /// Replace the output if it exists (without this, an existing output is refused).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// How alpha is predicted: shared by `process` and `eval`.
@@ -194,8 +197,7 @@ pub fn start_live_engine(
     Engine::start(config)
 }
 
-/// `WIDTHxHEIGHT`.
+/// `WIDTHxHEIGHT`, within [`mattecam::limits`].
 pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
-    let (w, h) = text.split_once('x').context("--size is WIDTHxHEIGHT, e.g. 1280x720")?;
-    Ok((w.parse().context("--size width")?, h.parse().context("--size height")?))
+    mattecam::limits::parse_size("--size", text).map_err(anyhow::Error::msg)
 }

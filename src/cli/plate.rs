@@ -28,7 +28,8 @@ pub struct PlateArgs {
 }
 
 pub fn run(args: PlateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.frames >= 1, "--frames must be at least 1");
+    mattecam::limits::check_count("--frames", args.frames, mattecam::limits::MAX_PLATE_FRAMES)?;
+    mattecam::limits::check_seconds("--delay-s", args.delay_s, 0.0)?;
     let spec: SourceSpec = args.source.parse()?;
     let mut source = mattecam::source::open(&spec)?;
     let info = source.info().clone();

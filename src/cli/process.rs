@@ -163,6 +163,7 @@ impl TryFrom<&ProcessArgs> for ProcessOptions {
             format: args.recording.format,
             crf: args.recording.crf,
             with_source: args.recording.with_source,
+            overwrite: args.recording.overwrite,
             alpha_dir: args.alpha_dir.clone(),
             max_frames: args.max_frames,
             plate: args.model.plate.clone(),

@@ -46,10 +46,35 @@ pub struct RecordArgs {
     /// and counted.
     #[arg(long, default_value_t = mattecam::record::DEFAULT_QUEUE_FRAMES)]
     queue_frames: usize,
+    /// Memory, in MiB, the recorder's queue may hold (whatever the frame size); beyond it frames are
+    /// dropped and counted too.
+    #[arg(long, default_value_t = mattecam::record::DEFAULT_QUEUE_BYTES >> 20)]
+    queue_mib: u64,
+    /// Split the recording into takes of this many seconds, each a complete file of its own
+    /// (NAME-001.EXT, NAME-002.EXT, ...), for long sessions.
+    #[arg(long)]
+    split_s: Option<f64>,
+    /// Also send the picture to a virtual camera while recording: `pipewire`, `v4l2[:DEVICE]` or
+    /// `raw:PATH` (see `mattecam camera`).
+    #[arg(long)]
+    virtual_camera: Option<mattecam::vcam::CameraOutput>,
+}
+
+/// The takes' names: the output itself, or with `--split-s` one numbered name per take.
+fn take_paths(output: &std::path::Path, seconds: f64, split_s: Option<f64>) -> anyhow::Result<Vec<PathBuf>> {
+    let Some(split_s) = split_s else { return Ok(vec![output.to_path_buf()]) };
+    mattecam::limits::check_seconds("--split-s", split_s, 1.0)?;
+    let takes = (seconds / split_s).ceil().max(1.0) as usize;
+    anyhow::ensure!(takes <= 10_000, "--split-s {split_s} makes {takes} takes of --seconds {seconds}; at most 10000");
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = output.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    Ok((1..=takes).map(|n| output.with_file_name(format!("{stem}-{n:03}{ext}"))).collect())
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.seconds > 0.0, "--seconds must be more than 0");
+    mattecam::limits::check_seconds("--seconds", args.seconds, 0.001)?;
+    anyhow::ensure!(args.queue_frames >= 1, "--queue-frames must be at least 1");
+    anyhow::ensure!((1..=1 << 20).contains(&args.queue_mib), "--queue-mib must be from 1 to 1048576");
     let spec: SourceSpec = args.source.parse()?;
     let format = match args.recording.format {
         Some(format) => format,
@@ -65,8 +90,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         crf: args.recording.crf,
         with_source: args.recording.with_source,
         mirror: args.mirror,
+        overwrite: args.recording.overwrite,
     };
     format.check_path(&output.path)?;
+    let takes = take_paths(&args.output, args.seconds, args.split_s)?;
+    for path in &takes {
+        let take = OutputSpec { path: path.clone(), ..output.clone() };
+        take.check_free_with(Some(mattecam::record::RecordingReport::sidecar_path(path)))?;
+    }
     output.check_background(&background)?;
     let settings = CompositeSettings {
         background,
@@ -77,15 +108,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     };
     let interrupted = super::ctrl_c_flag()?;
     let engine = super::start_live_engine(&spec, args.model, args.temporal, settings, args.compositor);
+    let camera = args.virtual_camera.clone().map(|output| {
+        let options = mattecam::vcam::CameraOptions { output, ..Default::default() };
+        mattecam::vcam::VirtualCamera::start(engine.tap(), options)
+    });
     let mut progress = |event: TakeProgress<'_>| match event {
-        TakeProgress::Started(info) => eprintln!(
-            "recording {} from {} ({}x{} @ {:.2} fps)",
-            display(&args.output),
-            info.name,
-            info.width,
-            info.height,
-            info.fps
-        ),
+        TakeProgress::Started(info) => {
+            eprintln!("recording from {} ({}x{} @ {:.2} fps)", info.name, info.width, info.height, info.fps)
+        }
         TakeProgress::Running(status) => eprintln!(
             "  {:.1} s, {:.1} s written ({} frames), queue {}/{}, dropped {}, {:.1} MB",
             status.elapsed_s,
@@ -102,30 +132,49 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             status.elapsed_s - status.written_s
         ),
     };
-    let ended = record_take(&engine, output, args.seconds, args.queue_frames, &interrupted, &mut progress)?;
-    drop(engine);
-    let report = match ended {
-        TakeEnd::Recorded(report) => report,
-        TakeEnd::NotStarted => {
-            eprintln!("interrupted before recording started: nothing was written");
-            return Ok(ExitCode::from(130));
+    let mut left_s = args.seconds;
+    let mut failure = None;
+    for path in takes {
+        if left_s <= 0.0 || interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
         }
-    };
-    println!(
-        "recorded {}: {:.2} s at {:.2} fps ({} frames written, {} repeated to keep the rate, {} dropped, {} skipped), {:.1} MB, model {} on {}; details in {}",
-        display(&report.path),
-        report.duration_s,
-        report.fps,
-        report.frames_written,
-        report.frames_repeated,
-        report.frames_dropped,
-        report.frames_skipped,
-        report.bytes as f64 / 1e6,
-        report.model,
-        report.provider,
-        display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
-    );
-    if let Some(error) = &report.error {
+        let take_s = args.split_s.map_or(left_s, |split| split.min(left_s));
+        let spec = OutputSpec { path, ..output.clone() };
+        let queue_bytes = args.queue_mib << 20;
+        let ended = record_take(&engine, spec, take_s, args.queue_frames, queue_bytes, &interrupted, &mut progress)?;
+        left_s -= take_s;
+        let report = match ended {
+            TakeEnd::Recorded(report) => report,
+            TakeEnd::NotStarted => {
+                eprintln!("interrupted before recording started: nothing was written");
+                return Ok(ExitCode::from(130));
+            }
+        };
+        println!(
+            "recorded {}: {:.2} s at {:.2} fps ({} frames written, {} repeated to keep the rate, {} dropped, {} skipped), {:.1} MB, model {} on {}; details in {}",
+            display(&report.path),
+            report.duration_s,
+            report.fps,
+            report.frames_written,
+            report.frames_repeated,
+            report.frames_dropped,
+            report.frames_skipped,
+            report.bytes as f64 / 1e6,
+            report.model,
+            report.provider,
+            display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
+        );
+        if let Some(error) = &report.error {
+            failure = Some(error.clone());
+            break;
+        }
+    }
+    if let Some(camera) = camera {
+        let report = camera.report();
+        eprintln!("virtual camera: {} sent, {} repeated, {} dropped", report.sent, report.repeated, report.dropped);
+    }
+    drop(engine);
+    if let Some(error) = failure {
         anyhow::bail!("the recording stopped early: {error}");
     }
     // Ctrl-C is how a take is ended early: the recording is kept, so it is a success.

@@ -145,11 +145,10 @@ impl ModelChoice {
             return Ok(Box::new(stand_in));
         }
         let file = crate::models::default_model_file(self.kind).map_err(|err| err.to_string())?;
-        let matter = crate::infer::open_matter(self.kind, &file, &self.matter_options()).map_err(|e| e.to_string())?;
-        if let Some(notice) = crate::models::note_user_model(&file) {
+        if let Some(notice) = crate::models::check_model_file(&file).map_err(|err| err.to_string())? {
             tracing::warn!("{notice}");
         }
-        Ok(matter)
+        crate::infer::open_matter(self.kind, &file, &self.matter_options()).map_err(|e| e.to_string())
     }
 
     pub fn matter_options(&self) -> MatterOptions {

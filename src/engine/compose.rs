@@ -65,6 +65,7 @@ pub fn run(
         if shared.failed() {
             return Ok(());
         }
+        super::stage::test_panic("composite", matted.frame.seq);
         if matted.restart {
             stage.filter.reset();
         }

@@ -21,6 +21,9 @@ pub enum Delivery {
     Latest,
     /// Up to this many frames wait; beyond, frames are dropped and counted: a live recording.
     Queue(usize),
+    /// As `Queue`, and frames are also dropped (and counted) while those waiting hold `bytes` of memory:
+    /// a recording of large frames must not fill the machine's memory while its encoder falls behind.
+    Bounded { frames: usize, bytes: u64 },
     /// Up to this many frames wait; beyond, the compositor waits: a file run.
     Wait(usize),
 }
@@ -49,6 +52,8 @@ pub struct Subscriber {
     private: bool,
     /// Wakes a paused engine when this consumer stops being idle.
     wake: Arc<Wake>,
+    /// Bytes the waiting frames hold ([`Delivery::Bounded`]).
+    queued_bytes: AtomicU64,
 }
 
 impl Subscriber {
@@ -74,6 +79,20 @@ impl Subscriber {
                 if waits {
                     if tx.send(Arc::clone(output)).is_err() {
                         return false;
+                    }
+                } else if let Delivery::Bounded { bytes, .. } = self.delivery {
+                    let size = output.heap_bytes();
+                    let queued = self.queued_bytes.load(Ordering::SeqCst);
+                    // One frame always fits, however large, so that an empty queue never drops.
+                    if queued > 0 && queued + size > bytes {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        return true;
+                    }
+                    self.queued_bytes.fetch_add(size, Ordering::SeqCst);
+                    if let Err(TrySendError::Full(_)) = tx.try_send(Arc::clone(output)) {
+                        self.queued_bytes.fetch_sub(size, Ordering::SeqCst);
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        return true;
                     }
                 } else if let Err(TrySendError::Full(_)) = tx.try_send(Arc::clone(output)) {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +126,11 @@ impl Subscription {
     /// Waits up to `timeout` for the next frame; `Closed` once the stream ended and everything delivered
     /// was taken.
     pub fn recv_timeout(&self, timeout: Duration) -> Received<Arc<Output>> {
-        self.inner.inbox.recv_timeout(timeout)
+        let received = self.inner.inbox.recv_timeout(timeout);
+        if let (Received::Value(output), Delivery::Bounded { .. }) = (&received, self.inner.delivery) {
+            self.inner.queued_bytes.fetch_sub(output.heap_bytes(), Ordering::SeqCst);
+        }
+        received
     }
 
     /// Says whether anyone behind this consumer wants frames now. When every subscriber is idle, the
@@ -160,10 +183,15 @@ impl Watch {
         self.0.inbox.waiting()
     }
 
+    /// Bytes the waiting frames hold (counted for [`Delivery::Bounded`] only).
+    pub fn queued_bytes(&self) -> u64 {
+        self.0.queued_bytes.load(Ordering::SeqCst)
+    }
+
     pub fn capacity(&self) -> usize {
         match self.0.delivery {
             Delivery::Latest => 1,
-            Delivery::Queue(n) | Delivery::Wait(n) => n,
+            Delivery::Queue(n) | Delivery::Wait(n) | Delivery::Bounded { frames: n, .. } => n,
         }
     }
 }
@@ -233,7 +261,7 @@ impl Fanout {
                 let slot = Arc::new(LatestSlot::new());
                 (Outbox::Latest(Arc::clone(&slot)), LinkIn::Latest(slot))
             }
-            Delivery::Queue(n) | Delivery::Wait(n) => {
+            Delivery::Queue(n) | Delivery::Wait(n) | Delivery::Bounded { frames: n, .. } => {
                 let (tx, rx) = bounded(n.max(1));
                 (Outbox::Queue(Mutex::new(Some(tx))), LinkIn::Channel(rx))
             }
@@ -250,6 +278,7 @@ impl Fanout {
             idle: AtomicBool::new(consumer == Consumer::Private),
             private: consumer == Consumer::Private,
             wake: Arc::clone(&self.wake),
+            queued_bytes: AtomicU64::new(0),
         });
         if self.ended.load(Ordering::SeqCst) {
             inner.close();
@@ -362,6 +391,36 @@ mod tests {
         assert_eq!(queue.take().map(|o| o.frame.seq), Some(1));
         assert!(matches!(queue.recv_timeout(Duration::ZERO), Received::Closed));
         assert!(matches!(newest.recv_timeout(Duration::ZERO), Received::Closed));
+    }
+
+    /// A recording's queue holds at most its bytes, whatever the frame count allows: 4K frames must not
+    /// fill the machine's memory while the encoder falls behind.
+    #[test]
+    fn a_queue_bounded_in_bytes_drops_beyond_its_bytes() {
+        let fanout = Fanout::default();
+        let big = |seq: u64| {
+            let mut output = Output::default();
+            output.frame.seq = seq;
+            output.picture.alpha = vec![255];
+            output.frame.rgb = vec![0; 1000];
+            Arc::new(output)
+        };
+        let size = big(0).heap_bytes();
+        let queue = fanout.subscribe("recorder", Delivery::Bounded { frames: 100, bytes: 3 * size });
+        let mut scratch = Vec::new();
+        for seq in 0..10 {
+            assert!(fanout.publish(&big(seq), &mut scratch));
+        }
+        let watch = queue.watch();
+        assert_eq!((watch.queued(), watch.dropped(), watch.queued_bytes()), (3, 7, 3 * size));
+        assert_eq!(queue.take().map(|o| o.frame.seq), Some(0));
+        assert_eq!(watch.queued_bytes(), 2 * size, "taking a frame frees its bytes");
+        assert!(fanout.publish(&big(10), &mut scratch));
+        assert_eq!((watch.queued(), watch.dropped()), (3, 7));
+        // One frame larger than the whole bound still goes through an empty queue.
+        let lone = fanout.subscribe("lone", Delivery::Bounded { frames: 100, bytes: 1 });
+        assert!(fanout.publish(&big(11), &mut scratch));
+        assert_eq!((lone.queued(), lone.dropped()), (1, 0));
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn run(
         if shared.failed() {
             break;
         }
+        super::stage::test_panic("infer", frame.seq);
         let Some(matted) = stage.matte(shared, frame)? else { continue };
         match out.send(matted) {
             Ok(Some(stale)) => {
@@ -169,6 +170,22 @@ impl Inferring {
             show_unmatted(&frame, &mut matte);
         } else if let Err(err) = model.infer(&frame, &mut matte) {
             return self.failed(shared, err, frame, matte);
+        } else if !is_finite(&matte) {
+            let err = InferError::NonFinite { model: model.kind().title(), seq: frame.seq };
+            if !self.live {
+                return Err(err.into());
+            }
+            // Live: drop the frame, start the model's memory (RVM's) and the filters afresh, and say so.
+            model.reset();
+            self.restart = true;
+            shared.recycle_frame(frame.rgb);
+            shared.recycle_matte(matte);
+            tracing::warn!("{err}");
+            shared.update_status(|status| {
+                status.nonfinite_frames += 1;
+                status.nonfinite_notice = Some(format!("Dropped a frame: {err}"));
+            });
+            return Ok(None);
         }
         if let (Some((keeper, settings)), Some((status, phase_before, needed_plate))) = (&mut self.keeper, plate.take())
         {
@@ -270,6 +287,9 @@ fn infer_one(
     }
     *last_size = Some((frame.width, frame.height));
     matter.infer(&frame, &mut matte)?;
+    if !is_finite(&matte) {
+        return Err(InferError::NonFinite { model: matter.kind().title(), seq: frame.seq });
+    }
     Ok((frame, matte))
 }
 
@@ -311,6 +331,7 @@ fn run_sessions(
             while !source_done && in_flight.len() < workers.len() && !shared.failed() {
                 match frames.recv_timeout(POLL) {
                     Recv::Value(frame) => {
+                        super::stage::test_panic("infer", frame.seq);
                         let matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
                         if workers[next].0.send((frame, matte)).is_err() {
                             source_done = true;
@@ -344,4 +365,10 @@ fn run_sessions(
         drop(workers);
         Ok(())
     })
+}
+
+/// Whether every alpha the model gave is a number: NaN would poison the filters and the picture, infinity
+/// the compositing.
+fn is_finite(matte: &Matte) -> bool {
+    matte.alpha.iter().all(|a| a.is_finite())
 }

@@ -60,6 +60,10 @@ pub enum EngineError {
     Composite(#[from] CompositorError),
     #[error("the {0} stage panicked")]
     Panicked(String),
+    #[error("the {thread} thread could not start ({reason}); close other programs and try again")]
+    Spawn { thread: String, reason: String },
+    #[error("{error}; {kept}")]
+    Incomplete { error: Box<EngineError>, kept: String },
 }
 
 /// How a run ended.
@@ -108,6 +112,10 @@ pub(crate) struct Shared {
     /// Set by `cancel` or by any stage's error: nothing is committed.
     failed: AtomicBool,
     first_error: Mutex<Option<EngineError>>,
+    /// Set by `cancel` alone: the run's files are removed, not kept as incomplete.
+    cancelled: AtomicBool,
+    /// What a failed run kept of its outputs, for the error.
+    kept: Mutex<Vec<String>>,
     /// A file run's sinks have written everything and wait to be told whether to commit.
     writer_waiting: AtomicBool,
     pub fanout: fanout::Fanout,
@@ -139,6 +147,10 @@ impl Shared {
 
     fn failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     fn should_stop(&self) -> bool {
@@ -199,6 +211,8 @@ fn initial_status(
         needs_plate: false,
         composite: composite.clone(),
         composite_error: None,
+        nonfinite_frames: 0,
+        nonfinite_notice: None,
         compositor: String::new(),
     }
 }
@@ -266,6 +280,8 @@ impl Engine {
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             first_error: Mutex::new(None),
+            cancelled: AtomicBool::new(false),
+            kept: Mutex::new(Vec::new()),
             writer_waiting: AtomicBool::new(false),
             fanout: fanout::Fanout::default(),
             source_choice: LatestSlot::new(),
@@ -284,16 +300,16 @@ impl Engine {
         let (matted_out, matted_in) = link::link(live);
         let mut threads = Vec::new();
         let s = Arc::clone(&shared);
-        threads.push(stage::spawn("source", &shared, move || source::run(&s, source, frames_out, max_frames)));
+        threads.extend(stage::spawn("source", &shared, move || source::run(&s, source, frames_out, max_frames)));
         let s = Arc::clone(&shared);
         let (models, to_load) = match model {
             ModelInput::Opened(matters) => (matters, None),
             ModelInput::Load(choice) => (Vec::new(), Some(choice)),
         };
         threads
-            .push(stage::spawn("infer", &shared, move || infer::run(&s, models, plate, live, frames_in, matted_out)));
+            .extend(stage::spawn("infer", &shared, move || infer::run(&s, models, plate, live, frames_in, matted_out)));
         let s = Arc::clone(&shared);
-        threads.push(stage::spawn("composite", &shared, move || {
+        threads.extend(stage::spawn("composite", &shared, move || {
             compose::run(&s, compositor, composite, temporal, live, matted_in)
         }));
         let mut commit = None;
@@ -302,7 +318,7 @@ impl Engine {
             let pacer = live.then(|| source_info.as_ref().map_or(30.0, |info| info.fps));
             let (decide, decision) = bounded(1);
             commit = Some(decide);
-            threads.push(stage::spawn("sink", &shared, move || writer.run(&s, &subscription, pacer, &decision)));
+            threads.extend(stage::spawn("sink", &shared, move || writer.run(&s, subscription, pacer, &decision)));
         }
         let mut engine =
             Self { shared, threads, commit, loaders: Vec::new(), live, source: source_info, started: Instant::now() };
@@ -353,24 +369,26 @@ impl Engine {
             status.model_state = ModelState::Loading;
         });
         let s = Arc::clone(&self.shared);
-        let handle = std::thread::Builder::new()
-            .name("model-loader".into())
-            .spawn(move || {
-                match choice.open() {
-                    Ok(matter) => {
-                        // A newer choice made meanwhile wins: this one is dropped unused.
-                        if s.model_generation.load(Ordering::SeqCst) == generation {
-                            s.model_loaded.put((generation, matter));
-                        }
+        let spawned = std::thread::Builder::new().name("model-loader".into()).spawn(move || {
+            match choice.open() {
+                Ok(matter) => {
+                    // A newer choice made meanwhile wins: this one is dropped unused.
+                    if s.model_generation.load(Ordering::SeqCst) == generation {
+                        s.model_loaded.put((generation, matter));
                     }
-                    Err(reason) if s.model_generation.load(Ordering::SeqCst) == generation => {
-                        s.update_status(|status| status.model_state = ModelState::Failed(reason));
-                    }
-                    Err(_) => {}
                 }
-            })
-            .expect("failed to spawn the model loader");
-        self.loaders.push(handle);
+                Err(reason) if s.model_generation.load(Ordering::SeqCst) == generation => {
+                    s.update_status(|status| status.model_state = ModelState::Failed(reason));
+                }
+                Err(_) => {}
+            }
+        });
+        match spawned {
+            Ok(handle) => self.loaders.push(handle),
+            Err(err) => self.shared.update_status(|status| {
+                status.model_state = ModelState::Failed(format!("the model loader could not start ({err})"))
+            }),
+        }
         self.reap();
     }
 
@@ -431,6 +449,7 @@ impl Engine {
 
     /// Abandons the run: nothing is committed and partial outputs are removed.
     pub fn cancel(&self) {
+        self.shared.cancelled.store(true, Ordering::SeqCst);
         self.shared.failed.store(true, Ordering::SeqCst);
         self.stop();
     }
@@ -459,7 +478,11 @@ impl Engine {
     pub fn wait(mut self) -> Result<Summary, EngineError> {
         self.join_all();
         if let Some(error) = self.shared.first_error.lock().expect("error lock").take() {
-            return Err(error);
+            let kept = std::mem::take(&mut *self.shared.kept.lock().expect("kept lock"));
+            if kept.is_empty() {
+                return Err(error);
+            }
+            return Err(EngineError::Incomplete { error: Box::new(error), kept: kept.join("; ") });
         }
         let status = self.status();
         Ok(Summary {

@@ -33,6 +33,8 @@ pub enum SnapshotError {
     Busy,
     #[error("nothing is on screen yet")]
     Nothing,
+    #[error("snapshots are not available: their thread could not start ({0})")]
+    Unavailable(String),
     #[error("snapshot folder {}: {reason}", display(.dir))]
     Folder { dir: PathBuf, reason: String },
     #[error(transparent)]
@@ -46,6 +48,8 @@ pub struct SnapshotWriter {
     jobs: Option<Sender<SnapshotJob>>,
     results: Receiver<Result<SnapshotFiles, SnapshotError>>,
     thread: Option<JoinHandle<()>>,
+    /// Why the thread could not start, if it could not.
+    unavailable: Option<String>,
 }
 
 impl Default for SnapshotWriter {
@@ -58,20 +62,22 @@ impl SnapshotWriter {
     pub fn new() -> Self {
         let (jobs, job_rx) = bounded::<SnapshotJob>(1);
         let (result_tx, results) = bounded(4);
-        let thread = std::thread::Builder::new()
-            .name("snapshot".into())
-            .spawn(move || {
-                for job in job_rx.iter() {
-                    let _ = result_tx.send(write_snapshot(&job));
-                }
-            })
-            .expect("failed to spawn the snapshot thread");
-        Self { jobs: Some(jobs), results, thread: Some(thread) }
+        let thread = std::thread::Builder::new().name("snapshot".into()).spawn(move || {
+            for job in job_rx.iter() {
+                let _ = result_tx.send(write_snapshot(&job));
+            }
+        });
+        match thread {
+            Ok(thread) => Self { jobs: Some(jobs), results, thread: Some(thread), unavailable: None },
+            Err(err) => Self { jobs: None, results, thread: None, unavailable: Some(err.to_string()) },
+        }
     }
 
     /// Queues a snapshot; refused while the previous one is still being written.
     pub fn request(&self, job: SnapshotJob) -> Result<(), SnapshotError> {
-        let jobs = self.jobs.as_ref().expect("open until drop");
+        let Some(jobs) = self.jobs.as_ref() else {
+            return Err(SnapshotError::Unavailable(self.unavailable.clone().unwrap_or_default()));
+        };
         jobs.try_send(job).map_err(|_| SnapshotError::Busy)
     }
 
@@ -165,7 +171,7 @@ fn read_textures(gpu: &GpuImage, transparent: bool) -> Result<(Picture, Option<C
 }
 
 fn write_committed(path: &Path, picture: &Composite) -> Result<(), SnapshotError> {
-    let mut partial = Partial::file(path)?;
+    let mut partial = Partial::file(path, false)?;
     png::write_png(partial.working(), picture.width, picture.height, picture.channels, &picture.pixels)?;
     Ok(partial.commit()?)
 }

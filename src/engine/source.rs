@@ -25,6 +25,7 @@ pub fn run(
                 let buffer = shared.spent_frames.1.try_recv().unwrap_or_default();
                 let started = Instant::now();
                 let Some(frame) = source.next_frame(buffer)? else { break };
+                super::stage::test_panic("source", read);
                 read += 1;
                 shared.stats.record_read(started.elapsed().as_secs_f64() * 1000.0, live.then_some(frame.captured_at));
                 if !hand_on(shared, &out, frame) {
@@ -50,6 +51,7 @@ pub fn run(
                 let mut events = |event: FeedEvent| report(shared, event);
                 match feed.next(buffer, &stopping, &mut events) {
                     Some(frame) => {
+                        super::stage::test_panic("source", read);
                         read += 1;
                         shared.stats.record_read(started.elapsed().as_secs_f64() * 1000.0, Some(frame.captured_at));
                         if !hand_on(shared, &out, frame) {

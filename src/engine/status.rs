@@ -56,6 +56,10 @@ pub struct EngineStatus {
     pub composite_error: Option<String>,
     /// "cpu" or "gpu (adapter)".
     pub compositor: String,
+    /// Frames the live engine dropped because the model gave non-finite alpha (NaN or infinity), and why
+    /// the last one was dropped.
+    pub nonfinite_frames: u64,
+    pub nonfinite_notice: Option<String>,
 }
 
 impl EngineStatus {

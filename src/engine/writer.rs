@@ -28,7 +28,7 @@ impl SinkWriter {
     pub(super) fn run(
         mut self,
         shared: &Shared,
-        frames: &Subscription,
+        frames: Subscription,
         pacer_fps: Option<f64>,
         commit: &Receiver<bool>,
     ) -> Result<(), EngineError> {
@@ -40,46 +40,86 @@ impl SinkWriter {
         loop {
             let output = match frames.recv_timeout(POLL) {
                 Received::Value(output) => output,
-                Received::Empty if shared.failed() => return Ok(()),
+                Received::Empty if shared.failed() => return self.abandon(shared, frames, commit),
                 Received::Empty => continue,
                 Received::Closed => break,
             };
             if shared.failed() {
-                return Ok(());
+                return self.abandon(shared, frames, commit);
             }
+            super::stage::test_panic("sink", output.frame.seq);
             let write_started = Instant::now();
             let repeat_previous = match pacer.as_mut().map(|p| p.place(since_start_ms(output.frame.captured_at))) {
                 Some(Placement::Skip) => continue,
                 Some(Placement::Write { repeat_previous }) => repeat_previous,
                 None => 0,
             };
-            if let Some(previous) = &last {
-                self.write(previous, repeat_previous)?;
+            let written = match &last {
+                Some(previous) => self.write(previous, repeat_previous).and_then(|()| self.write(&output, 1)),
+                None => self.write(&output, 1),
+            };
+            if let Err(err) = written {
+                shared.fail(err);
+                return self.abandon(shared, frames, commit);
             }
-            self.write(&output, 1)?;
             shared.stats.record_written(write_started.elapsed().as_secs_f64() * 1000.0);
             last = Some(output);
         }
-        // Only a run that every stage completed is committed; otherwise the sinks drop and remove their files.
-        shared.writer_waiting.store(true, std::sync::atomic::Ordering::SeqCst);
-        if !commit.recv().unwrap_or(false) {
-            return Ok(());
+        // Only a run that every stage completed is committed.
+        if !self.decision(shared, commit) {
+            return self.abandon(shared, frames, commit);
         }
         // A live take lasts until it was stopped, whatever the model's rate.
         if let (Some(pacer), Some(previous)) = (pacer.as_mut(), &last) {
             let repeat = pacer.finish(since_start_ms(Instant::now()));
-            self.write(previous, repeat)?;
+            if let Err(err) = self.write(previous, repeat) {
+                shared.fail(err);
+                return self.abandon(shared, frames, commit);
+            }
         }
+        let mut first_error = None;
         for sink in self.sinks.iter_mut() {
-            sink.finish()?;
+            if let Err(err) = sink.finish() {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), |err| Err(err.into()))
+    }
+
+    fn write(&mut self, output: &Output, times: u64) -> Result<(), EngineError> {
+        for index in 0..self.sinks.len() {
+            for _ in 0..times {
+                if let Err(err) = self.sinks[index].write(SinkFrame::of(output)) {
+                    // That sink kept what it could and said so; the others keep theirs when the run ends.
+                    self.sinks.remove(index);
+                    return Err(err.into());
+                }
+            }
         }
         Ok(())
     }
 
-    fn write(&mut self, output: &Output, times: u64) -> Result<(), EngineError> {
+    /// Waits until the engine has joined every stage before the sinks: whether the run completed.
+    fn decision(&self, shared: &Shared, commit: &Receiver<bool>) -> bool {
+        shared.writer_waiting.store(true, std::sync::atomic::Ordering::SeqCst);
+        commit.recv().unwrap_or(false)
+    }
+
+    /// The run failed or was cancelled: nothing reaches a final name. After a failure, what was written is
+    /// kept as `NAME.incomplete.EXT` (hours of work must not vanish with one bad frame); a cancelled run's
+    /// files are removed.
+    fn abandon(mut self, shared: &Shared, frames: Subscription, commit: &Receiver<bool>) -> Result<(), EngineError> {
+        // Let go of the frames first: the compositor may be waiting for room in this queue.
+        drop(frames);
+        if !shared.writer_waiting.load(std::sync::atomic::Ordering::SeqCst) {
+            self.decision(shared, commit);
+        }
+        if shared.cancelled() {
+            return Ok(());
+        }
         for sink in self.sinks.iter_mut() {
-            for _ in 0..times {
-                sink.write(SinkFrame::of(output))?;
+            if let Some(kept) = sink.keep_incomplete() {
+                shared.kept.lock().expect("kept lock").push(kept);
             }
         }
         Ok(())

@@ -49,6 +49,14 @@ pub fn ema(prev: &[f32], cur: &[f32], weight: f32, out: &mut [f32]) {
 }
 
 /// Weight of the new prediction where the picture stood still (adaptive mode).
+/// Alpha as a filter may keep it: NaN and negative infinity become 0, positive infinity 1, and
+/// everything is clamped to [0, 1] (`f32::clamp` passes NaN through).
+pub fn sanitize(alpha: &mut [f32]) {
+    for a in alpha {
+        *a = if a.is_nan() { 0.0 } else { a.clamp(0.0, 1.0) };
+    }
+}
+
 pub const ADAPTIVE_STILL_WEIGHT: f32 = 0.5;
 /// Grey-level change (after a 3x3 mean, in 8-bit levels) below which a pixel counts as still, and above
 /// which it counts as moving; in between the weight ramps.
@@ -180,6 +188,8 @@ impl<P: HasGuide> TemporalFilter<P> {
 
     /// Feeds the next matte; returns the matte that is ready, if any.
     pub fn push(&mut self, payload: P, mut matte: Matte) -> Option<(P, Matte)> {
+        // What a filter keeps must be a number in [0, 1]: one NaN would stay in EMA's memory for good.
+        sanitize(&mut matte.alpha);
         match self.mode {
             TemporalMode::Off => Some((payload, matte)),
             TemporalMode::Adaptive => {

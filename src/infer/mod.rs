@@ -24,6 +24,12 @@ pub enum InferError {
     RuntimeLoad { path: PathBuf, reason: String },
     #[error("model file {} is missing; run `make setup` to fetch it, or pass --model-file", display(.0))]
     ModelMissing(PathBuf),
+    #[error(
+        "{model} gave non-finite alpha (NaN or infinity) on frame {seq}; the model file may be damaged or unsuited to this input: run `make setup` to restore a verified copy, or try another model"
+    )]
+    NonFinite { model: &'static str, seq: u64 },
+    #[error("refusing to load ONNX Runtime from {}: it is not the library `make setup` verified ({actual}); run `make setup` to restore it, or set ORT_DYLIB_PATH to a library you trust", display(.path))]
+    RuntimeUnverified { path: PathBuf, actual: String },
     #[error("{} is not a loadable ONNX model ({reason}); run `make setup` to fetch a verified copy, or pass a valid model file", display(.path))]
     ModelInvalid { path: PathBuf, reason: String },
     #[error("{} is not a {kind} model: it takes {found} but {kind} takes {expected}; choose the matching --model", display(.path))]

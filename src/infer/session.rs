@@ -29,6 +29,41 @@ pub fn library_candidates() -> Vec<PathBuf> {
     candidates
 }
 
+/// `scripts/pins.toml`, compiled in: what the setup's files must hash to, whatever is on disk.
+const PINS: &str = include_str!("../../scripts/pins.toml");
+
+#[derive(serde::Deserialize)]
+struct Pins {
+    library: Vec<PinnedLibrary>,
+}
+
+#[derive(serde::Deserialize)]
+struct PinnedLibrary {
+    file: String,
+    sha256: String,
+}
+
+/// The sha256s a library of the setup's cache may have (either flavour's build of `file`).
+fn pinned_sha256(file: &str) -> Vec<String> {
+    let pins: Pins = toml::from_str(PINS).expect("scripts/pins.toml parses (checked by a unit test)");
+    pins.library.into_iter().filter(|lib| lib.file == file).map(|lib| lib.sha256).collect()
+}
+
+/// A library from the setup's cache is loaded only when it is the file the setup verified: the cache is a
+/// folder that anything running as the user can write to, and loading a library runs its code.
+fn check_cached_library(library: &Path) -> Result<(), InferError> {
+    let cache = crate::paths::cache_dir().join("onnxruntime");
+    if !library.starts_with(&cache) {
+        return Ok(());
+    }
+    let tampered = |actual: String| InferError::RuntimeUnverified { path: library.to_path_buf(), actual };
+    // The setup writes `libonnxruntime.so` as a link to the versioned file it verified.
+    let resolved = std::fs::canonicalize(library).map_err(|err| tampered(err.to_string()))?;
+    let name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let actual = crate::models::sha256_file(&resolved).map_err(|err| tampered(err.to_string()))?;
+    if pinned_sha256(&name).contains(&actual) { Ok(()) } else { Err(tampered(format!("sha256 {actual}"))) }
+}
+
 struct Runtime {
     library: PathBuf,
     environment: Environment,
@@ -50,6 +85,7 @@ fn load_runtime() -> Result<Runtime, InferError> {
         None => return Err(InferError::RuntimeMissing { tried: candidates }),
     };
     let load_error = |reason: String| InferError::RuntimeLoad { path: library.clone(), reason };
+    check_cached_library(&library)?;
     let builder = match ort::init_from(&library) {
         Ok(builder) => builder,
         Err(_) if !library.is_file() => {
@@ -223,4 +259,15 @@ pub(super) fn run_bound(session: &Session, binding: &ort::session::IoBinding) ->
 /// binding once is enough (binding allocates); on a device, binding is when the input is copied over.
 pub(super) fn rebinds_inputs(provider: &ProviderInUse) -> bool {
     provider.name != "CPU"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_pinned_library_has_a_sha256() {
+        for file in ["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"] {
+            let pins = super::pinned_sha256(file);
+            assert!(!pins.is_empty() && pins.iter().all(|sha| sha.len() == 64), "{file}: {pins:?}");
+        }
+    }
 }

@@ -59,8 +59,8 @@ impl Recordings {
         std::thread::Builder::new()
             .name("recorder-start".into())
             .spawn(move || {
-                let queue = options.queue_frames.max(1);
-                let started = Recorder::start(options, || tap.subscribe("recorder", Delivery::Queue(queue)));
+                let delivery = Delivery::Bounded { frames: options.queue_frames.max(1), bytes: options.queue_bytes };
+                let started = Recorder::start(options, || tap.subscribe("recorder", delivery));
                 let _ = tx.send(started);
             })
             .map_err(|err| RecordError::NotReady(format!("could not start the recorder thread: {err}")))?;

@@ -26,6 +26,9 @@ use crate::sink::{Format, OutputSpec, Sink, SinkError, SinkFrame};
 /// picture until written: about 9 MB at 720p).
 pub const DEFAULT_QUEUE_FRAMES: usize = 90;
 
+/// Memory the queue may hold by default, whatever the frame size (90 frames of 4K would be 7.5 GB).
+pub const DEFAULT_QUEUE_BYTES: u64 = 1 << 30;
+
 /// How long the recorder waits for a frame before it looks at its stop request again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -63,6 +66,8 @@ pub struct RecordOptions {
     pub fps: f64,
     pub clock: Clock,
     pub queue_frames: usize,
+    /// Memory the queue may hold; beyond it, frames are dropped and counted, as beyond `queue_frames`.
+    pub queue_bytes: u64,
     /// For the sidecar.
     pub model: String,
     pub provider: String,
@@ -154,7 +159,7 @@ struct Shared {
 /// A running recording. `stop` finishes it; dropping it stops it too.
 pub struct Recorder {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<RecordingReport>>,
+    thread: Option<JoinHandle<Option<RecordingReport>>>,
     path: PathBuf,
     started: Instant,
 }
@@ -164,6 +169,15 @@ impl Recorder {
     /// `subscribe` and starts the "recorder" thread. The take starts now: frames captured before are not
     /// part of it.
     pub fn start(options: RecordOptions, subscribe: impl FnOnce() -> Subscription) -> Result<Self, RecordError> {
+        // Spawn first: a thread that cannot start is an error, and nothing has been opened yet.
+        let (hand_over, handed) = crossbeam_channel::bounded::<(Writer, Subscription, Instant)>(1);
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || {
+                let (writer, frames, started) = handed.recv().ok()?;
+                Some(record_thread(writer, frames, started))
+            })
+            .map_err(|err| RecordError::NotReady(format!("could not start the recorder thread: {err}")))?;
         let sinks = options.output.open(options.width, options.height, options.fps)?;
         let started = options.started_at.unwrap_or_else(Instant::now);
         let frames = subscribe();
@@ -175,13 +189,10 @@ impl Recorder {
             queue: frames.watch(),
         });
         let path = options.output.path.clone();
-        let s = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || {
-                record_thread(Writer { options, sinks, shared: s, picture: Composite::default() }, frames, started)
-            })
-            .expect("failed to spawn the recorder thread");
+        let writer = Writer { options, sinks, shared: Arc::clone(&shared), picture: Composite::default() };
+        if hand_over.send((writer, frames, started)).is_err() {
+            return Err(RecordError::Panicked);
+        }
         Ok(Self { shared, thread: Some(thread), path, started })
     }
 
@@ -242,7 +253,11 @@ impl Recorder {
     fn finish(&mut self) -> RecordingReport {
         self.request_stop();
         let thread = self.thread.take().expect("finished once");
-        thread.join().unwrap_or_else(|_| RecordingReport::failed(&self.path, RecordError::Panicked.to_string()))
+        thread
+            .join()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| RecordingReport::failed(&self.path, RecordError::Panicked.to_string()))
     }
 }
 
@@ -436,7 +451,7 @@ impl Writer {
             complete,
             error,
         };
-        if let Err(reason) = report.write_sidecar() {
+        if let Err(reason) = report.write_sidecar(output.overwrite) {
             let note = format!("the sidecar could not be written ({reason})");
             report.error = Some(match report.error.take() {
                 Some(error) => format!("{error}; {note}"),

@@ -69,13 +69,23 @@ impl RecordingReport {
         }
     }
 
-    pub(super) fn write_sidecar(&self) -> Result<PathBuf, String> {
+    /// Writes `NAME.json` whole or not at all; an existing one is replaced only when `overwrite`.
+    pub(super) fn write_sidecar(&self, overwrite: bool) -> Result<PathBuf, String> {
         let path = Self::sidecar_path(&self.path);
-        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(&path, json + "\n").map_err(|e| {
-            let _ = std::fs::remove_file(&path);
-            format!("{}: {e}", display(&path))
-        })?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
+        let failed = |e: std::io::Error| format!("{}: {e}", display(&path));
+        let temp = crate::sink::partial::claim(&path, "partial", false).map_err(failed)?;
+        let written = std::fs::write(&temp, json).and_then(|()| {
+            if overwrite {
+                std::fs::rename(&temp, &path)
+            } else {
+                crate::sink::partial::rename_no_replace(&temp, &path)
+            }
+        });
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(failed(err));
+        }
         Ok(path)
     }
 }

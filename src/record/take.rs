@@ -35,6 +35,7 @@ pub fn record_take(
     output: OutputSpec,
     seconds: f64,
     queue_frames: usize,
+    queue_bytes: u64,
     interrupted: &AtomicBool,
     progress: &mut dyn FnMut(TakeProgress<'_>),
 ) -> Result<TakeEnd, RecordError> {
@@ -50,6 +51,7 @@ pub fn record_take(
         fps: info.fps,
         clock: Clock::Capture,
         queue_frames,
+        queue_bytes,
         model: status.model.kind.name().to_string(),
         provider: status.provider.as_ref().map(ToString::to_string).unwrap_or_default(),
         source: info.name.clone(),
@@ -58,7 +60,8 @@ pub fn record_take(
         gate: None,
     };
     let tap = engine.tap();
-    let recorder = Recorder::start(options, || tap.subscribe("recorder", Delivery::Queue(queue_frames.max(1))))?;
+    let delivery = Delivery::Bounded { frames: queue_frames.max(1), bytes: queue_bytes };
+    let recorder = Recorder::start(options, || tap.subscribe("recorder", delivery))?;
     progress(TakeProgress::Started(&info));
     let started = Instant::now();
     let mut last_report = started;

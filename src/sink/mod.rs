@@ -1,7 +1,7 @@
 //! Where composited frames go: video files in the formats editors import, PNG sequences, single PNGs.
 
 pub mod pacer;
-mod partial;
+pub mod partial;
 pub mod png;
 pub mod video;
 
@@ -19,6 +19,8 @@ use crate::paths::display;
 pub enum SinkError {
     #[error("cannot write {} ({reason}); choose a path in a writable folder", display(.path))]
     NotWritable { path: PathBuf, reason: String },
+    #[error("{} already exists; choose another name, or pass --overwrite to replace it", display(.0))]
+    Exists(PathBuf),
     #[error("output folder {} already holds files; choose a new or empty folder", display(.0))]
     FolderNotEmpty(PathBuf),
     #[error("{} is a single image but the input has more than one frame; give a folder (PNG sequence) or a video file", display(.0))]
@@ -55,7 +57,7 @@ impl<'a> SinkFrame<'a> {
 
 /// A destination for results. Nothing it writes is visible under its final name until `finish` succeeds:
 /// a sink dropped without `finish` removes what it wrote. A sink whose `write` fails (ffmpeg died, the disk
-/// filled) keeps what it wrote under its final name, playable, and its error says so.
+/// filled) keeps what it wrote as `NAME.incomplete.EXT`, playable, and its error says so.
 pub trait Sink: Send {
     fn write(&mut self, output: SinkFrame<'_>) -> Result<(), SinkError>;
     fn finish(&mut self) -> Result<(), SinkError>;
@@ -64,6 +66,11 @@ pub trait Sink: Send {
     /// Bytes on disk so far (shown while recording).
     fn bytes_written(&self) -> u64 {
         0
+    }
+    /// The run failed elsewhere: keep what was written as `NAME.incomplete.EXT` and say what was kept
+    /// (`None`: nothing was written, or this output is not worth keeping alone).
+    fn keep_incomplete(&mut self) -> Option<String> {
+        None
     }
     /// The ffmpeg process behind the sink, if there is one.
     fn encoder_pid(&self) -> Option<u32> {
@@ -187,6 +194,8 @@ pub struct OutputSpec {
     pub with_source: bool,
     /// Whether the picture is mirrored (the source video beside it follows).
     pub mirror: bool,
+    /// Replace an existing output (`--overwrite`); otherwise an existing one is refused.
+    pub overwrite: bool,
 }
 
 impl Format {
@@ -211,6 +220,28 @@ impl Format {
 }
 
 impl OutputSpec {
+    /// Refuses, before any work starts, an output that exists (unless `overwrite`), or a folder that is
+    /// not empty.
+    pub fn check_free(&self) -> Result<(), SinkError> {
+        self.check_free_with(None)
+    }
+
+    /// [`Self::check_free`], and `extra` too (a recording's sidecar).
+    pub fn check_free_with(&self, extra: Option<PathBuf>) -> Result<(), SinkError> {
+        let source = self.with_source.then(|| Format::source_path(&self.path));
+        for path in [Some(self.path.clone()), source, extra].into_iter().flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                if std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_some()) {
+                    return Err(SinkError::FolderNotEmpty(path));
+                }
+            } else if !self.overwrite {
+                return Err(SinkError::Exists(path));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a background the format cannot hold (transparency in an MP4).
     pub fn check_background(&self, background: &Background) -> Result<(), SinkError> {
         if self.format == Format::Mp4 && background.has_alpha() {
@@ -223,22 +254,23 @@ impl OutputSpec {
     pub fn open(&self, width: u32, height: u32, fps: f64) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         self.format.check_path(&self.path)?;
         create_parent(&self.path)?;
-        let crf = self.crf;
-        let main: Box<dyn Sink> = match self.format {
-            Format::Mp4 => Box::new(VideoSink::create(VideoKind::H264 { crf }, &self.path, width, height, fps)?),
-            Format::Prores => Box::new(VideoSink::create(VideoKind::ProRes4444, &self.path, width, height, fps)?),
-            Format::WebmAlpha => {
-                Box::new(VideoSink::create(VideoKind::Vp9Alpha { crf }, &self.path, width, height, fps)?)
-            }
-            Format::Png => Box::new(png::PngSequenceSink::create(&self.path, png::Content::Composite)?),
-            Format::Matte => Box::new(VideoSink::create(VideoKind::MatteH264 { crf }, &self.path, width, height, fps)?),
+        let (crf, overwrite) = (self.crf, self.overwrite);
+        let video = |kind: VideoKind, path: &Path| -> Result<Box<dyn Sink>, SinkError> {
+            Ok(Box::new(VideoSink::create(kind, path, width, height, fps, overwrite)?))
         };
-        let mut sinks = vec![main];
-        if self.with_source {
-            let kind = VideoKind::SourceH264 { crf, mirror: self.mirror };
-            sinks.push(Box::new(VideoSink::create(kind, &Format::source_path(&self.path), width, height, fps)?));
-        }
-        Ok(sinks)
+        // The source video first: its name is checked before the main output's encoder starts.
+        let source = self
+            .with_source
+            .then(|| video(VideoKind::SourceH264 { crf, mirror: self.mirror }, &Format::source_path(&self.path)))
+            .transpose()?;
+        let main: Box<dyn Sink> = match self.format {
+            Format::Mp4 => video(VideoKind::H264 { crf }, &self.path)?,
+            Format::Prores => video(VideoKind::ProRes4444, &self.path)?,
+            Format::WebmAlpha => video(VideoKind::Vp9Alpha { crf }, &self.path)?,
+            Format::Png => Box::new(png::PngSequenceSink::create(&self.path, png::Content::Composite)?),
+            Format::Matte => video(VideoKind::MatteH264 { crf }, &self.path)?,
+        };
+        Ok([Some(main), source].into_iter().flatten().collect())
     }
 }
 

@@ -51,15 +51,7 @@ impl Sink for PngSequenceSink {
                 SinkError::Write { reason, .. } => reason,
                 other => other.to_string(),
             };
-            let kept = if self.written > 0 && self.partial.commit().is_ok() {
-                format!(
-                    "the first {} frames are kept in {}",
-                    self.written,
-                    crate::paths::display(self.partial.target())
-                )
-            } else {
-                "nothing was kept".to_string()
-            };
+            let kept = self.keep_incomplete().unwrap_or_else(|| "nothing was kept".to_string());
             return Err(SinkError::Write {
                 path: self.partial.target().to_path_buf(),
                 reason: format!("{reason}; {kept}"),
@@ -72,6 +64,16 @@ impl Sink for PngSequenceSink {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         self.partial.commit()
+    }
+
+    fn keep_incomplete(&mut self) -> Option<String> {
+        if self.written == 0 {
+            return None;
+        }
+        Some(match self.partial.keep_incomplete() {
+            Ok(kept) => format!("the first {} frames are kept in {}", self.written, crate::paths::display(&kept)),
+            Err(err) => format!("nothing could be kept ({err})"),
+        })
     }
 
     fn path(&self) -> &Path {
@@ -89,8 +91,8 @@ pub struct SinglePngSink {
 }
 
 impl SinglePngSink {
-    pub fn create(path: &Path) -> Result<Self, SinkError> {
-        Ok(Self { partial: Partial::file(path)?, written: false })
+    pub fn create(path: &Path, overwrite: bool) -> Result<Self, SinkError> {
+        Ok(Self { partial: Partial::file(path, overwrite)?, written: false })
     }
 }
 

@@ -7,9 +7,10 @@
 //! failure keeps what reached the disk, repaired by the same remux when there is room for it.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+use super::partial::claim;
 use super::{Partial, Sink, SinkError, SinkFrame};
 use crate::ffmpeg::{self, StderrCollector};
 use crate::paths::display;
@@ -106,31 +107,47 @@ pub struct VideoSink {
     stdin: Option<ChildStdin>,
     stderr: Option<StderrCollector>,
     frame_bytes: usize,
+    /// Frames handed to the encoder.
+    frames: u64,
     /// Scratch for a mirrored source frame.
     mirrored: Vec<u8>,
     fps: f64,
 }
 
 impl VideoSink {
-    pub fn create(kind: VideoKind, path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, SinkError> {
+    /// Starts the encoder into a new working file beside `path`; an existing `path` is refused unless
+    /// `overwrite`.
+    pub fn create(
+        kind: VideoKind,
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        overwrite: bool,
+    ) -> Result<Self, SinkError> {
         let ffmpeg = ffmpeg::ffmpeg()?;
-        let partial = Partial::file(path)?;
+        let partial = Partial::file(path, overwrite)?;
         let (pix_fmt, bytes_per_pixel) = kind.input_format();
         let mut command = Command::new(ffmpeg);
         ffmpeg::own_process_group(&mut command);
         let mut child = command
             .args(["-y", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt])
-            .args(["-s", &format!("{width}x{height}"), "-r", &format!("{fps}"), "-i", "-"])
+            .args(["-s", &format!("{width}x{height}"), "-r", &format!("{fps}")])
+            .args(ffmpeg::INPUT_PROTOCOLS)
+            .args(["-i", "pipe:0"])
             .args(kind.output_args(fps))
             // Each finished fragment goes to the disk at once, not when an I/O buffer fills.
             .args(["-flush_packets", "1"])
-            .arg(partial.working())
+            .arg(ffmpeg::file_arg(partial.working()))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| ffmpeg::FfmpegError::Spawn { program: "ffmpeg", source })?;
         let stdin = child.stdin.take();
+        if let Some(stdin) = &stdin {
+            set_nonblocking(stdin);
+        }
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-encode-stderr"));
         Ok(Self {
             kind,
@@ -139,15 +156,24 @@ impl VideoSink {
             stdin,
             stderr,
             frame_bytes: width as usize * height as usize * bytes_per_pixel,
+            frames: 0,
             mirrored: Vec::new(),
             fps,
         })
     }
 
-    /// Stops the encoder and keeps what reached the disk, repaired when possible; the error says what was kept.
+    /// Stops the encoder and keeps what reached the disk as `NAME.incomplete.EXT`, repaired when possible;
+    /// the error says what was kept.
     fn encoder_error(&mut self, fallback: String) -> SinkError {
         drop(self.stdin.take());
-        let status = self.child.wait().ok();
+        let status = match ffmpeg::wait_within(&mut self.child, "ffmpeg", None) {
+            Ok(status) => Some(status),
+            Err(err) => {
+                self.stderr.take();
+                let kept = self.salvage();
+                return SinkError::Encoder { path: self.partial.target().to_path_buf(), reason: err.to_string(), kept };
+            }
+        };
         let stderr = self.stderr.take().map(StderrCollector::finish).unwrap_or_default();
         let reason = if !stderr.trim().is_empty() {
             ffmpeg::last_line(&stderr)
@@ -160,11 +186,15 @@ impl VideoSink {
         SinkError::Encoder { path: self.partial.target().to_path_buf(), reason, kept }
     }
 
-    /// After a failure: the complete frames under the final name (a truncated last frame is left out), or
-    /// nothing when no frame is readable.
+    /// After a failure: the complete frames as `NAME.incomplete.EXT` (a truncated last frame is left out),
+    /// or nothing when no frame is readable. Never under the final name: that only ever holds a complete
+    /// output.
     fn salvage(&mut self) -> String {
+        drop(self.stdin.take());
+        if matches!(self.child.try_wait(), Ok(None)) {
+            ffmpeg::kill(&mut self.child);
+        }
         let working = self.partial.working().to_path_buf();
-        let target = self.partial.target().to_path_buf();
         let Some((packets, clean)) = probe_packets(&working) else {
             return "no frame reached the disk".into();
         };
@@ -172,23 +202,59 @@ impl VideoSink {
         if frames == 0 {
             return "no frame reached the disk".into();
         }
-        if remux(&working, &target, self.kind.is_fragmented_mp4(), Some(frames)).is_ok() {
-            let _ = std::fs::remove_file(&working);
-            self.partial.forget();
-        } else {
+        if let Err(reason) = remux_in_place(&working, self.kind.is_fragmented_mp4(), Some(frames)) {
             // No room for a repaired copy (a full disk): cut the file after its last whole fragment, which
             // needs no space, and keep it as it is.
+            let shown = display(&working);
+            tracing::warn!("could not repair {shown}: {reason}");
             if self.kind.is_fragmented_mp4()
                 && let Err(err) = truncate_to_whole_fragments(&working)
             {
                 tracing::warn!("could not trim the cut-off fragment: {err}");
             }
-            if self.partial.commit().is_err() {
-                return "nothing could be kept".into();
-            }
         }
-        format!("the first {frames} frames ({:.1} s) are kept in {}", frames as f64 / self.fps, display(&target))
+        match self.partial.keep_incomplete() {
+            Ok(kept) => format!(
+                "the first {frames} frames ({:.1} s) are kept in {}, playable",
+                frames as f64 / self.fps,
+                display(&kept)
+            ),
+            Err(err) => format!("nothing could be kept ({err})"),
+        }
     }
+}
+
+#[cfg(unix)]
+fn set_nonblocking(stdin: &ChildStdin) {
+    use std::os::fd::AsRawFd;
+    let fd = stdin.as_raw_fd();
+    // SAFETY: fcntl on a pipe we own; only its flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Writes all of `bytes` to the encoder, failing when it takes nothing for [`ffmpeg::stall_timeout`]
+/// (stopped or stuck), instead of blocking for ever on a full pipe.
+fn write_within(stdin: &mut ChildStdin, mut bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while !bytes.is_empty() {
+        match stdin.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                if !ffmpeg::ready_within(stdin.as_raw_fd(), true) {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "hung"));
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -201,29 +267,35 @@ fn killed_by(_: &std::process::ExitStatus) -> Option<i32> {
     None
 }
 
-/// Copies the streams of `from` into `to` (for MP4/MOV an ordinary file with the index first), the
-/// first `frames` only when given. Written under a temporary name, renamed when complete.
-fn remux(from: &Path, to: &Path, mp4: bool, frames: Option<u64>) -> Result<(), String> {
+/// Replaces `path` by a copy of its streams (for MP4/MOV an ordinary file with the index first), the first
+/// `frames` only when given. The copy is written to a new file beside it, then renamed over it.
+fn remux_in_place(path: &Path, mp4: bool, frames: Option<u64>) -> Result<(), String> {
     let ffmpeg = ffmpeg::ffmpeg().map_err(|e| e.to_string())?;
-    let temp = with_suffix(to, "finishing");
+    let temp = claim(path, "finishing", false).map_err(|e| e.to_string())?;
     let mut command = Command::new(ffmpeg);
     ffmpeg::own_process_group(&mut command);
-    command.args(["-y", "-nostdin", "-v", "error", "-i"]).arg(from).args(["-map", "0", "-c", "copy"]);
+    command
+        .args(["-y", "-nostdin", "-v", "error"])
+        .args(ffmpeg::INPUT_PROTOCOLS)
+        .arg("-i")
+        .arg(ffmpeg::file_arg(path))
+        .args(["-map", "0", "-c", "copy"]);
     if mp4 {
         command.args(["-movflags", "+faststart"]);
     }
     if let Some(frames) = frames {
         command.args(["-frames:v", &frames.to_string()]);
     }
-    let output = command.arg(&temp).stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
-    if !output.status.success() {
+    command.arg(ffmpeg::file_arg(&temp));
+    let result = match ffmpeg::run(&mut command, "ffmpeg", Some(&temp)) {
+        Ok(output) if output.status.success() => std::fs::rename(&temp, path).map_err(|e| e.to_string()),
+        Ok(output) => Err(ffmpeg::last_line(&String::from_utf8_lossy(&output.stderr))),
+        Err(err) => Err(err.to_string()),
+    };
+    if result.is_err() {
         let _ = std::fs::remove_file(&temp);
-        return Err(ffmpeg::last_line(&String::from_utf8_lossy(&output.stderr)));
     }
-    std::fs::rename(&temp, to).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        e.to_string()
-    })
+    result
 }
 
 /// Cuts a fragmented MP4/MOV after its last complete `mdat` box (a fragment's media), dropping a fragment
@@ -262,25 +334,15 @@ pub fn truncate_to_whole_fragments(path: &Path) -> std::io::Result<u64> {
 /// mid-frame makes it complain about the last one).
 fn probe_packets(path: &Path) -> Option<(u64, bool)> {
     let ffprobe = ffmpeg::ffprobe().ok()?;
-    let output = Command::new(ffprobe)
+    let mut command = Command::new(ffprobe);
+    command
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
         .args(["-of", "csv=p=0"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
+        .args(ffmpeg::INPUT_PROTOCOLS)
+        .arg(ffmpeg::file_arg(path));
+    let output = ffmpeg::run(&mut command, "ffprobe", None).ok()?;
     let packets = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
     Some((packets, output.stderr.is_empty()))
-}
-
-/// `dir/name.ext` -> `dir/name.SUFFIX.ext`.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let name = match path.extension() {
-        Some(ext) => format!("{stem}.{suffix}.{}", ext.to_string_lossy()),
-        None => format!("{stem}.{suffix}"),
-    };
-    path.with_file_name(name)
 }
 
 impl Sink for VideoSink {
@@ -310,46 +372,61 @@ impl Sink for VideoSink {
             }
         };
         if pixels.len() != self.frame_bytes {
+            let kept = self.keep_incomplete().unwrap_or_else(|| "nothing was written yet".into());
             return Err(SinkError::Write {
                 path: self.partial.target().to_path_buf(),
-                reason: format!("frame size changed mid-stream (now {width} px wide)"),
+                reason: format!("the frame size changed mid-stream (now {width} px wide); {kept}"),
             });
         }
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(self.encoder_error("encoder already closed".into()));
         };
-        if let Err(err) = stdin.write_all(pixels) {
-            return Err(self.encoder_error(err.to_string()));
+        match write_within(stdin, pixels) {
+            Ok(()) => {
+                self.frames += 1;
+                Ok(())
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                let hung = ffmpeg::FfmpegError::Hung {
+                    program: "ffmpeg",
+                    seconds: ffmpeg::stall_timeout().as_secs_f64(),
+                    env: ffmpeg::TIMEOUT_ENV,
+                };
+                let kept = self.salvage();
+                Err(SinkError::Encoder { path: self.partial.target().to_path_buf(), reason: hung.to_string(), kept })
+            }
+            Err(err) => Err(self.encoder_error(err.to_string())),
         }
-        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
         drop(self.stdin.take());
-        let status = self.child.wait().map_err(|err| SinkError::Encoder {
-            path: self.partial.target().to_path_buf(),
-            reason: err.to_string(),
-            kept: "nothing could be kept".into(),
-        })?;
+        let status = match ffmpeg::wait_within(&mut self.child, "ffmpeg", Some(self.partial.working())) {
+            Ok(status) => status,
+            Err(err) => return Err(self.encoder_error(err.to_string())),
+        };
         if !status.success() {
             return Err(self.encoder_error(format!("ffmpeg exited with {status}")));
         }
         if self.kind.is_fragmented_mp4() {
-            let (working, target) = (self.partial.working().to_path_buf(), self.partial.target().to_path_buf());
-            match remux(&working, &target, true, None) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&working);
-                    self.partial.forget();
-                    return Ok(());
-                }
-                // No room for a second copy: the fragmented file plays as it is.
-                Err(reason) => {
-                    let shown = display(&target);
-                    tracing::warn!("could not finalise {shown}: {reason}; keeping it fragmented");
-                }
+            let working = self.partial.working().to_path_buf();
+            // No room for a second copy: the fragmented file plays as it is.
+            if let Err(reason) = remux_in_place(&working, true, None) {
+                let shown = display(self.partial.target());
+                tracing::warn!("could not finalise {shown}: {reason}; keeping it fragmented");
             }
         }
         self.partial.commit()
+    }
+
+    fn keep_incomplete(&mut self) -> Option<String> {
+        if self.frames == 0 {
+            return None;
+        }
+        // The encoder ends cleanly on its input's end, writing every frame it was given.
+        drop(self.stdin.take());
+        let _ = ffmpeg::wait_within(&mut self.child, "ffmpeg", Some(self.partial.working()));
+        Some(self.salvage())
     }
 
     fn path(&self) -> &Path {
@@ -369,8 +446,7 @@ impl Drop for VideoSink {
     fn drop(&mut self) {
         if self.stdin.is_some() {
             drop(self.stdin.take());
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            ffmpeg::kill(&mut self.child);
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum SourceError {
     Camera { name: String, reason: String },
     #[error("unknown source `{0}`; use a file or folder path, `demo`, `synthetic[:WxH[@FPS]]` or `camera[:N]`")]
     BadSpec(String),
+    #[error("source `{spec}`: {reason}")]
+    OutOfRange { spec: String, reason: String },
 }
 
 impl From<crate::imageio::ImageError> for SourceError {
@@ -108,9 +110,17 @@ impl std::str::FromStr for SourceSpec {
             ("synthetic", Some(args)) => {
                 let (size, fps) = args.split_once('@').map_or((args, None), |(s, f)| (s, Some(f)));
                 let (w, h) = size.split_once('x').ok_or_else(bad)?;
-                let width = w.parse().ok().filter(|v| *v >= 2).ok_or_else(bad)?;
-                let height = h.parse().ok().filter(|v| *v >= 2).ok_or_else(bad)?;
-                let fps = fps.map_or(Ok(30.0), |f| f.parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(bad))?;
+                let width: u32 = w.parse().map_err(|_| bad())?;
+                let height: u32 = h.parse().map_err(|_| bad())?;
+                let fps = fps.map_or(Ok(30.0), |f| f.parse().map_err(|_| bad()))?;
+                let out_of_range = |reason: String| SourceError::OutOfRange { spec: text.to_string(), reason };
+                crate::limits::check_size("the synthetic size", width, height)
+                    .map_err(|err| out_of_range(err.to_string()))?;
+                if width < 2 || height < 2 {
+                    return Err(out_of_range("the synthetic size must be at least 2x2".into()));
+                }
+                let fps =
+                    crate::limits::check_fps("the synthetic rate", fps).map_err(|e| out_of_range(e.to_string()))?;
                 Ok(Self::Synthetic { width, height, fps })
             }
             ("camera", None) => Ok(Self::Camera { index: 0 }),

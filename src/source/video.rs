@@ -46,8 +46,10 @@ impl VideoSource {
         let mut command = Command::new(ffmpeg::ffmpeg()?);
         ffmpeg::own_process_group(&mut command);
         let mut child = command
-            .args(["-nostdin", "-v", "error", "-i"])
-            .arg(path)
+            .args(["-nostdin", "-v", "error"])
+            .args(ffmpeg::INPUT_PROTOCOLS)
+            .arg("-i")
+            .arg(ffmpeg::file_arg(path))
             .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -63,7 +65,7 @@ impl VideoSource {
     /// Called at the end of the stream: a decoder that failed, or complained, means the file is damaged.
     fn check_clean_end(&mut self, partial_bytes: usize) -> Result<(), SourceError> {
         self.finished = true;
-        let status = self.child.wait().map_err(|source| SourceError::Io { path: self.path.clone(), source })?;
+        let status = ffmpeg::wait_within(&mut self.child, "ffmpeg", None)?;
         let stderr = self.stderr.take().map(StderrCollector::finish).unwrap_or_default();
         let truncated =
             |reason: String| SourceError::Truncated { path: self.path.clone(), decoded: self.next_seq, reason };
@@ -114,6 +116,18 @@ impl FrameSource for VideoSource {
         buf.resize(frame_bytes, 0);
         let mut filled = 0;
         while filled < frame_bytes {
+            // A decoder that stops producing (stopped, stuck) fails the run instead of stalling it.
+            #[cfg(unix)]
+            if !ffmpeg::ready_within(std::os::fd::AsRawFd::as_raw_fd(&self.stdout), false) {
+                self.finished = true;
+                ffmpeg::kill(&mut self.child);
+                let hung = ffmpeg::FfmpegError::Hung {
+                    program: "ffmpeg",
+                    seconds: ffmpeg::stall_timeout().as_secs_f64(),
+                    env: ffmpeg::TIMEOUT_ENV,
+                };
+                return Err(hung.into());
+            }
             match self.stdout.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -143,8 +157,7 @@ impl FrameSource for VideoSource {
 impl Drop for VideoSource {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            ffmpeg::kill(&mut self.child);
         }
     }
 }

@@ -114,6 +114,8 @@ pub struct MatteApp {
     outcome: Arc<Mutex<RunOutcome>>,
     /// The composite error last shown, so each is said once.
     composite_error: Option<String>,
+    /// Frames dropped for non-finite alpha, as last told.
+    nonfinite_frames: u64,
     frames_drawn: u64,
     longest_frame_ms: f64,
 }
@@ -173,6 +175,7 @@ impl MatteApp {
             screenshot_done: Arc::default(),
             outcome,
             composite_error: None,
+            nonfinite_frames: 0,
             frames_drawn: 0,
             longest_frame_ms: 0.0,
         }
@@ -243,6 +246,12 @@ impl MatteApp {
                     ))
                 }
                 Err(err) => self.notice(format!("Snapshot failed: {err}")),
+            }
+        }
+        if status.nonfinite_frames != self.nonfinite_frames {
+            self.nonfinite_frames = status.nonfinite_frames;
+            if let Some(notice) = &status.nonfinite_notice {
+                self.notice(notice.clone());
             }
         }
         if status.composite_error != self.composite_error {
@@ -317,7 +326,7 @@ impl MatteApp {
             return;
         };
         let recording = &self.settings.recording;
-        let path = crate::paths::free_name(
+        let path = crate::sink::partial::free_name(
             &recording.dir,
             &format!("mattecam-{}", crate::paths::utc_stamp()),
             recording.format.extension(),
@@ -329,12 +338,14 @@ impl MatteApp {
                 crf: recording.crf,
                 with_source: recording.with_source,
                 mirror: self.settings.composite.mirror,
+                overwrite: false,
             },
             width: info.width,
             height: info.height,
             fps: info.fps,
             clock: Clock::Capture,
             queue_frames: DEFAULT_QUEUE_FRAMES,
+            queue_bytes: u64::from(recording.queue_mib.clamp(1, 1 << 20)) << 20,
             model: status.model.kind.title().to_string(),
             provider: status.provider.as_ref().map(ToString::to_string).unwrap_or_default(),
             source: info.name.clone(),

@@ -268,11 +268,18 @@ impl VirtualCamera {
         let shared = Arc::new(CameraShared::default());
         shared.limit.store(options.max_frames.unwrap_or(0), Ordering::Relaxed);
         let s = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("virtual-camera".into())
-            .spawn(move || run(&tap, &options, &s))
-            .expect("failed to spawn the virtual camera");
-        Self { shared, thread: Some(thread) }
+        let thread = std::thread::Builder::new().name("virtual-camera".into()).spawn(move || run(&tap, &options, &s));
+        let thread = match thread {
+            Ok(thread) => Some(thread),
+            Err(err) => {
+                shared.set_state(CameraState::Unavailable {
+                    reason: format!("its thread could not start ({err})"),
+                    fix: Some("close other programs and turn it on again".into()),
+                });
+                None
+            }
+        };
+        Self { shared, thread }
     }
 
     pub fn report(&self) -> CameraReport {
