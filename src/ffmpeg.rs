@@ -224,26 +224,18 @@ pub fn last_line(text: &str) -> String {
 
 /// Collects a child's stderr on a named thread so that a chatty ffmpeg never blocks on a full pipe.
 pub struct StderrCollector {
-    handle: Option<std::thread::JoinHandle<String>>,
+    handle: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl StderrCollector {
+    /// (Should the thread not start, the messages are lost, never the run.)
     pub fn start(child: &mut Child, name: &str) -> Self {
-        let handle = child.stderr.take().map(|mut stderr| {
-            std::thread::Builder::new()
-                .name(name.to_string())
-                .spawn(move || {
-                    let mut text = String::new();
-                    let _ = stderr.read_to_string(&mut text);
-                    text
-                })
-                .expect("failed to spawn a thread")
-        });
-        Self { handle }
+        Self { handle: collect(child.stderr.take(), name) }
     }
 
     pub fn finish(mut self) -> String {
-        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
+        let bytes = self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

@@ -17,7 +17,7 @@ use mattecam::engine::{
 };
 use mattecam::filter::temporal::{TemporalFilter, TemporalMode};
 use mattecam::frame::{Frame, Matte};
-use mattecam::infer::{InferError, Matter, ModelKind, ProviderInUse};
+use mattecam::infer::InferError;
 use mattecam::settings::AppSettings;
 use mattecam::sink::partial::{Partial, free_name};
 use mattecam::sink::{Sink, SinkFrame, VideoKind, VideoSink};
@@ -669,36 +669,13 @@ wait $pid
 /// filters start afresh, a notice says so, and no NaN ever reaches a picture.
 #[test]
 fn non_finite_alpha_live_is_dropped_and_the_model_reset() {
-    struct NanEveryThird(Arc<AtomicU64>);
-    impl Matter for NanEveryThird {
-        fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError> {
-            out.seq = frame.seq;
-            (out.width, out.height) = (frame.width, frame.height);
-            out.alpha.clear();
-            let value = if frame.seq % 3 == 1 { f32::NAN } else { 0.75 };
-            out.alpha.resize(frame.pixel_count(), value);
-            out.foreground = None;
-            Ok(())
-        }
-        fn run_model_only(&mut self) -> Result<(), InferError> {
-            Ok(())
-        }
-        fn reset(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-        fn kind(&self) -> ModelKind {
-            ModelKind::Rvm
-        }
-        fn provider(&self) -> &ProviderInUse {
-            static CPU: std::sync::OnceLock<ProviderInUse> = std::sync::OnceLock::new();
-            CPU.get_or_init(|| ProviderInUse::cpu(None))
-        }
-    }
     let resets = Arc::new(AtomicU64::new(0));
     let composite = CompositeSettings { background: Background::Color([0, 0, 0]), ..Default::default() };
     let source = SourceChoice::Synthetic { width: 64, height: 48, fps: 30.0 };
     let mut config = EngineConfig::live(source, ModelChoice::default(), TemporalMode::Ema, composite);
-    config.model = ModelInput::Opened(vec![Box::new(NanEveryThird(Arc::clone(&resets)))]);
+    let nan_every_third = |seq: u64| Ok(if seq % 3 == 1 { f32::NAN } else { 0.75 });
+    let model = ScriptedMatter { alpha_of: nan_every_third, resets: Arc::clone(&resets) };
+    config.model = ModelInput::Opened(vec![Box::new(model)]);
     config.compositor = CompositorSetup::Kind(CompositorKind::Cpu);
     let engine = Engine::start(config);
     let frames = engine.subscribe("test", Delivery::Queue(64));
@@ -796,4 +773,30 @@ fn settings_out_of_range_fall_back_to_the_defaults_with_a_notice() {
     assert!(notice.contains("reset to the defaults") && notice.contains("plate frames"), "{notice}");
     let (_, none) = AppSettings::load(Some(&AppSettings::default().to_json()), true);
     assert_eq!(none, None, "the defaults are in range");
+}
+
+/// A model that fails mid-run (as ONNX Runtime can): the run fails with its error, and the frames written
+/// before are kept, playable, as `NAME.incomplete.mp4`, the error saying how many; nothing under the
+/// final name.
+#[test]
+fn a_model_failing_mid_run_keeps_what_was_written_as_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.mp4");
+    let sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(VideoSink::create(VideoKind::H264 { crf: 23 }, &path, 64, 48, 30.0, false).unwrap())];
+    let source = Box::new(mattecam::source::synthetic::SyntheticSource::new(64, 48, 30.0, Some(200)));
+    let composite = CompositeSettings { background: Background::Color([0, 0, 0]), ..Default::default() };
+    let fails_at_120 = |seq: u64| match seq {
+        120 => Err(InferError::ModelInvalid { path: "test.onnx".into(), reason: "the run failed".into() }),
+        _ => Ok(1.0),
+    };
+    let model = ScriptedMatter { alpha_of: fails_at_120, resets: Arc::default() };
+    let err = file_engine(source, vec![Box::new(model)], TemporalMode::Off, composite, sinks, None)
+        .wait()
+        .expect_err("a failing model fails the run")
+        .to_string();
+    assert!(err.contains("the run failed") && err.contains("long.incomplete.mp4"), "{err}");
+    assert!(!path.exists(), "the final name holds only a complete output");
+    let kept = frames_in(&dir.path().join("long.incomplete.mp4"));
+    assert!(kept > 0 && kept <= 120 && err.contains(&format!("the first {kept} frames")), "{kept}: {err}");
 }

@@ -123,3 +123,39 @@ pub fn file_engine(
         notify: std::sync::Arc::new(|| {}),
     })
 }
+
+/// A test model whose alpha is a function of the frame's number: `alpha_of(seq)` fills the whole matte,
+/// or fails the frame with `Err`. It counts its resets (RVM's recurrent state starting afresh).
+pub struct ScriptedMatter<F> {
+    pub alpha_of: F,
+    pub resets: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<F: FnMut(u64) -> Result<f32, mattecam::infer::InferError> + Send> mattecam::infer::Matter for ScriptedMatter<F> {
+    fn infer(&mut self, frame: &Frame, out: &mut mattecam::frame::Matte) -> Result<(), mattecam::infer::InferError> {
+        let value = (self.alpha_of)(frame.seq)?;
+        out.seq = frame.seq;
+        (out.width, out.height) = (frame.width, frame.height);
+        out.alpha.clear();
+        out.alpha.resize(frame.pixel_count(), value);
+        out.foreground = None;
+        Ok(())
+    }
+
+    fn run_model_only(&mut self) -> Result<(), mattecam::infer::InferError> {
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.resets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::Rvm
+    }
+
+    fn provider(&self) -> &mattecam::infer::ProviderInUse {
+        static CPU: std::sync::OnceLock<mattecam::infer::ProviderInUse> = std::sync::OnceLock::new();
+        CPU.get_or_init(|| mattecam::infer::ProviderInUse::cpu(None))
+    }
+}
