@@ -63,16 +63,17 @@ kill "$READER" 2>/dev/null || true
 wait "$READER" 2>/dev/null || true
 
 echo "soak: $MINUTES min, exit status $STATUS, files in $OUT"
-# Steady state is measured from the first sample after the first take started (one minute in).
+# The start is the first sample once the session runs (10 s in: the model loaded, the first take open).
 awk -F'\t' 'NR == 1 { next }
-    { n++; rss[n] = $2; t[n] = $1; th[n] = $3; fd[n] = $4; ch[n] = $5; if ($2 > max) max = $2 }
+    { n++; rss[n] = $2; t[n] = $1; th[n] = $3; fd[n] = $4; ch[n] = $5; if ($2 > max) max = $2
+      if (n == 1 || $3 > thmax) thmax = $3; if (n == 1 || $4 > fdmax) fdmax = $4 }
     END {
         if (n < 2) { print "soak: too few samples"; exit 1 }
-        s = 1; while (s < n && t[s] < 60) s++;
+        s = 1; while (s < n && t[s] < 10) s++;
         printf "RSS: %.1f MiB at %d s, %.1f MiB at the end (%d s), max %.1f MiB; drift %+.1f MiB\n",
             rss[s] / 1024, t[s], rss[n] / 1024, t[n], max / 1024, (rss[n] - rss[s]) / 1024
-        printf "threads %d -> %d, open fds %d -> %d, children %d -> %d (from %d s to the end)\n",
-            th[s], th[n], fd[s], fd[n], ch[s], ch[n], t[s]
+        printf "threads %d -> %d (most %d), open fds %d -> %d (most %d), children %d -> %d, from %d s to the end\n",
+            th[s], th[n], thmax, fd[s], fd[n], fdmax, ch[s], ch[n], t[s]
     }' "$SAMPLES"
 
 TAKES=0; BAD=0; FRAMES=0
