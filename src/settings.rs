@@ -217,8 +217,14 @@ impl AppSettings {
             Some(text) => match serde_json::from_str::<Self>(text) {
                 Ok(mut settings) => {
                     let fixed = settings.bound();
-                    let notice = (!fixed.is_empty()).then(|| {
-                        format!("Saved settings out of range were reset to the defaults: {}.", fixed.join("; "))
+                    for reason in &fixed {
+                        tracing::warn!("saved settings: {reason}; using the default");
+                    }
+                    // One line in the window: what was reset (the bounds are in the log).
+                    let what: Vec<&str> =
+                        fixed.iter().map(|reason| reason.split(" must be").next().unwrap_or(reason)).collect();
+                    let notice = (!what.is_empty()).then(|| {
+                        format!("Saved settings out of range were reset to the defaults: {}.", what.join(", "))
                     });
                     (settings, notice)
                 }
