@@ -137,22 +137,6 @@ fn planted_library(dir: &Path, marker: &Path) -> PathBuf {
     library
 }
 
-/// A folder laid out as mattecam's home (`models/`, `.cache/onnxruntime/cpu/`), each file linked to the
-/// checkout's verified one, for a test to replace some of them.
-fn home_like_checkout(home: &Path) {
-    let models = home.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    for name in ["models.toml", "modnet.onnx", "rvm_mobilenetv3_fp32.onnx"] {
-        std::os::unix::fs::symlink(fetched(&format!("models/{name}")), models.join(name)).unwrap();
-    }
-    let cpu = home.join(".cache/onnxruntime/cpu");
-    std::fs::create_dir_all(&cpu).unwrap();
-    for name in ["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"] {
-        std::os::unix::fs::symlink(fetched(&format!(".cache/onnxruntime/cpu/{name}")), cpu.join(name)).unwrap();
-    }
-    std::os::unix::fs::symlink("libonnxruntime.so.1.31.1", cpu.join("libonnxruntime.so")).unwrap();
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Code loaded or trusted from the wrong place.
 
@@ -653,7 +637,7 @@ wait $pid
         .args(["process", "synthetic:320x240@30", "--max-frames", "600", "--compositor", "cpu", "-o", "out.mp4"])
         .env("MATTECAM_TEST_MATTER_DELAY_MS", "1")
         .env("MATTECAM_FFMPEG", &script)
-        .env("MATTECAM_FFMPEG_TIMEOUT_S", "2");
+        .env("MATTECAM_FFMPEG_TIMEOUT_S", "5");
     let output = finish(&mut command);
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "{stderr}");

@@ -402,12 +402,15 @@ fn process_runs_bgmv2_with_a_plate_and_asks_for_one_without() {
     let plate_file = dir.path().join("plate.png");
     image::RgbImage::from_raw(640, 360, frame.rgb.clone()).unwrap().save(&input).unwrap();
     image::RgbImage::from_raw(640, 360, plate).unwrap().save(&plate_file).unwrap();
+    let home = dir.path().join("home");
+    home_like_checkout(&home);
     let run = |extra: &[&str]| {
         let output = dir.path().join("out.png");
         let mut args = vec!["process", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--model", "bgmv2"];
         args.extend_from_slice(&["--model-file", model.to_str().unwrap(), "--threads", "2", "--overwrite"]);
         args.extend_from_slice(extra);
-        let result = Command::new(mattecam()).args(&args).output().unwrap();
+        // A home of its own: the user's model record is written there, not in the checkout.
+        let result = Command::new(mattecam()).args(&args).env("MATTECAM_HOME", &home).output().unwrap();
         (result, output)
     };
     let (result, output) = run(&[]);

@@ -159,3 +159,19 @@ impl<F: FnMut(u64) -> Result<f32, mattecam::infer::InferError> + Send> mattecam:
         CPU.get_or_init(|| mattecam::infer::ProviderInUse::cpu(None))
     }
 }
+
+/// A folder laid out as mattecam's home (`models/`, `.cache/onnxruntime/cpu/`), each file linked to the
+/// checkout's verified one, for a test to replace some of them.
+pub fn home_like_checkout(home: &std::path::Path) {
+    let models = home.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for name in ["models.toml", "modnet.onnx", "rvm_mobilenetv3_fp32.onnx"] {
+        std::os::unix::fs::symlink(fetched(&format!("models/{name}")), models.join(name)).unwrap();
+    }
+    let cpu = home.join(".cache/onnxruntime/cpu");
+    std::fs::create_dir_all(&cpu).unwrap();
+    for name in ["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"] {
+        std::os::unix::fs::symlink(fetched(&format!(".cache/onnxruntime/cpu/{name}")), cpu.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink("libonnxruntime.so.1.31.1", cpu.join("libonnxruntime.so")).unwrap();
+}
