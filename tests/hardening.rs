@@ -407,6 +407,33 @@ fn an_existing_output_is_refused_unless_overwrite_is_given() {
     let output = finish(&mut quick_process(dir.path(), "out.mp4", &["--overwrite"]));
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(frames_in(&out), 12);
+
+    // The single-file outputs of the other commands: a plate, the benchmark's and eval's JSON.
+    let mine = dir.path().join("mine.json");
+    std::fs::write(&mine, "the user's own file").unwrap();
+    let commands: [&[&str]; 3] = [
+        &["plate", "--source", "synthetic:64x48@30", "--frames", "2", "-o", "mine.json"],
+        &["bench", "--source", "synthetic", "--size", "64x48", "--frames", "2", "--json", "mine.json"],
+        &["eval", "--video", "x.mp4", "--json", "mine.json"],
+    ];
+    for args in commands {
+        let output = finish(mattecam_in(dir.path(), dir.path()).args(args));
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("already exists"), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&mine).unwrap(), "the user's own file");
+    }
+    let output = finish(mattecam_in(dir.path(), dir.path()).args([
+        "plate",
+        "--source",
+        "synthetic:64x48@30",
+        "--frames",
+        "2",
+        "-o",
+        "mine.json",
+        "--overwrite",
+    ]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(std::fs::read(&mine).unwrap().starts_with(b"\x89PNG"), "replaced by the plate, as asked");
 }
 
 /// A link planted at every working name (the encoder's file, the remux's copy, the incomplete name, a

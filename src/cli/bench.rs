@@ -70,9 +70,15 @@ pub struct BenchArgs {
     /// Write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace the JSON file if it exists (without this, an existing file is refused).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = args.json.as_ref().filter(|path| !args.overwrite && path.exists()) {
+        anyhow::bail!("{}", mattecam::sink::SinkError::Exists(path.clone()));
+    }
     let (width, height) = parse_size(&args.size)?;
     let background = match &args.background {
         Some(text) => text.parse()?,
@@ -109,7 +115,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     print!("{}", report.table());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).context("encoding the figures")?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", display(path)))?;
+        mattecam::sink::partial::write_new(path, args.overwrite, |working| {
+            std::fs::write(working, text + "\n").map_err(|err| err.to_string())
+        })?;
         println!("figures written to {}", display(path));
     }
     Ok(ExitCode::SUCCESS)

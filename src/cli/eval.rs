@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Write predicted alphas (`pha/`) and prediction | truth | error images (`compare/`) here.
     #[arg(long)]
     save_dir: Option<PathBuf>,
+    /// Replace the JSON file and the images in --save-dir if they exist (without this, an existing JSON
+    /// file or a --save-dir that holds files is refused before any work).
+    #[arg(long)]
+    overwrite: bool,
     /// Give the model each sample's own clean background (generated samples, or a dataset's `bgr/`) as
     /// its plate: `exact`, or `perturbed` as a real capture drifts (2 px shift, gain 1.03, noise sigma 2).
     #[arg(long, value_enum, conflicts_with_all = ["plate", "video"])]
@@ -73,6 +77,18 @@ enum SamplePlate {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if !args.overwrite {
+        if let Some(path) = args.json.as_ref().filter(|path| path.exists()) {
+            anyhow::bail!("{}", mattecam::sink::SinkError::Exists(path.clone()));
+        }
+        let holds_files = |dir: &PathBuf| std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+        if let Some(dir) = args.save_dir.as_ref().filter(|dir| holds_files(dir)) {
+            anyhow::bail!(
+                "--save-dir {} already holds files; choose a new or empty folder, or pass --overwrite",
+                display(dir)
+            );
+        }
+    }
     let region = args.region;
     let save = eval::SaveTo(args.save_dir.as_deref());
     let model_file = args.model.model_file()?;
@@ -168,7 +184,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     print!("{}", report.table());
     if let Some(path) = &args.json {
-        report.write_json(path)?;
+        report.write_json(path, args.overwrite)?;
         println!("wrote {}", display(path));
     }
     if let Some(dir) = &args.save_dir {

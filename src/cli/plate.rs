@@ -25,11 +25,17 @@ pub struct PlateArgs {
     /// read and dropped).
     #[arg(long, default_value_t = 0.0)]
     delay_s: f64,
+    /// Replace the output if it exists (without this, an existing file is refused).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn run(args: PlateArgs) -> anyhow::Result<ExitCode> {
     mattecam::limits::check_count("--frames", args.frames, mattecam::limits::MAX_PLATE_FRAMES)?;
     mattecam::limits::check_seconds("--delay-s", args.delay_s, 0.0)?;
+    if !args.overwrite && args.output.exists() {
+        anyhow::bail!("{}", mattecam::sink::SinkError::Exists(args.output.clone()));
+    }
     let spec: SourceSpec = args.source.parse()?;
     let mut source = mattecam::source::open(&spec)?;
     let info = source.info().clone();
@@ -54,7 +60,9 @@ pub fn run(args: PlateArgs) -> anyhow::Result<ExitCode> {
     if taken < args.frames {
         eprintln!("{} ended after {taken} of {} frames; the plate is their median", info.name, args.frames);
     }
-    plate.save(&args.output)?;
+    mattecam::sink::partial::write_new(&args.output, args.overwrite, |working| {
+        plate.save(working).map_err(|err| err.to_string())
+    })?;
     println!(
         "wrote {}: a {}x{} plate, the median of {taken} frames of {}",
         display(&args.output),

@@ -150,9 +150,13 @@ impl Report {
         out
     }
 
-    pub fn write_json(&self, path: &Path) -> Result<(), EvalError> {
+    /// Writes the report whole or not at all; an existing file is replaced only when `overwrite`.
+    pub fn write_json(&self, path: &Path, overwrite: bool) -> Result<(), EvalError> {
         let text = serde_json::to_string_pretty(self).expect("a report serialises");
-        std::fs::write(path, text).map_err(|err| EvalError::Write { path: path.to_path_buf(), reason: err.to_string() })
+        crate::sink::partial::write_new(path, overwrite, |working| {
+            std::fs::write(working, text).map_err(|err| err.to_string())
+        })
+        .map_err(|err| EvalError::Write { path: path.to_path_buf(), reason: err.to_string() })
     }
 }
 

@@ -240,3 +240,16 @@ pub fn free_name(dir: &Path, stem: &str, ext: Option<&str>) -> PathBuf {
     };
     (1..).map(name).find(|path| !taken(path)).expect("a free name")
 }
+
+/// Writes a file whole or not at all through a working name (`write` fills it), never replacing an
+/// existing `path` unless `overwrite`: reports, plates and other single-file outputs.
+pub fn write_new(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), SinkError> {
+    super::create_parent(path)?;
+    let mut partial = Partial::file(path, overwrite)?;
+    write(partial.working()).map_err(|reason| SinkError::Write { path: path.to_path_buf(), reason })?;
+    partial.commit()
+}
