@@ -178,7 +178,12 @@ pub fn record_user_model(model: &Path, accept: bool) -> Result<RecordOutcome, Ma
         }
     };
     let text = toml::to_string(&records).map_err(|err| fail(err.to_string()))?;
-    crate::paths::write_atomic(&record, text.as_bytes()).map_err(|err| fail(err.to_string()))?;
+    // Whole or not at all, and on the disk before it counts (a crash must not lose what was trusted).
+    crate::sink::partial::write_new(&record, true, |working| {
+        let mut file = std::fs::OpenOptions::new().write(true).open(working).map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| e.to_string())
+    })
+    .map_err(|err| fail(err.to_string()))?;
     Ok(outcome)
 }
 

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::paths::display;
-
 /// What a recording did, written beside it as JSON.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RecordingReport {
@@ -73,19 +71,10 @@ impl RecordingReport {
     pub(super) fn write_sidecar(&self, overwrite: bool) -> Result<PathBuf, String> {
         let path = Self::sidecar_path(&self.path);
         let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
-        let failed = |e: std::io::Error| format!("{}: {e}", display(&path));
-        let temp = crate::sink::partial::claim(&path, "partial", false).map_err(failed)?;
-        let written = std::fs::write(&temp, json).and_then(|()| {
-            if overwrite {
-                std::fs::rename(&temp, &path)
-            } else {
-                crate::sink::partial::rename_no_replace(&temp, &path)
-            }
-        });
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(failed(err));
-        }
+        crate::sink::partial::write_new(&path, overwrite, |working| {
+            std::fs::write(working, json).map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.to_string())?;
         Ok(path)
     }
 }
