@@ -5,8 +5,11 @@
   into `.cache/onnxruntime/{cpu,gpu}/`.
 - Models: every `[[model]]` of `models/models.toml` into `models/`, sha256-checked.
 - Demo media: every `[[asset]]` of `assets/assets.toml` into `assets/`, sha256-checked.
-- With --test-tools: a virtual environment `.cache/venv` with numpy, scipy, opencv-python-headless, onnx and
-  onnxruntime, used by the tests' independent re-computations (MODNet, the shared reference metrics).
+- INT8 models: every `[model.int8]` recipe is made by `scripts/quantize.py` (ONNX Runtime's static
+  quantiser, calibrated on the demo clip) in the virtual environment `.cache/venv` (onnx, onnxruntime,
+  numpy, at pinned versions), and installed only when its sha256 is the pinned one.
+- With --test-tools: `.cache/venv` also gets scipy and opencv-python-headless, used by the tests'
+  independent re-computations (MODNet, the shared reference metrics).
 
 Wheels are cached in `.cache/wheels/`; a second run downloads nothing. Every wheel is checked against
 `scripts/pins.toml` before anything is read from it, and every file taken from one is checked again, on every
@@ -39,7 +42,9 @@ LIB_SHA256 = {(lib["flavour"], lib["file"]): lib["sha256"] for lib in PINS["libr
 BINARY_ONLY = ["--only-binary=:all:"]
 # The wheel is fetched for one fixed Python tag so the library inside is always the same file.
 ORT_WHEEL_PLATFORM = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]
-TEST_TOOLS = ["numpy<3", "scipy", "opencv-python-headless==4.*", f"onnxruntime=={ORT_VERSION}", "onnx==1.*"]
+# The quantiser's output is pinned by sha256, so its tools are pinned to exact versions.
+QUANT_TOOLS = [f"onnxruntime=={ORT_VERSION}", "onnx==1.23.2", "numpy==2.4.6"]
+TEST_TOOLS = QUANT_TOOLS + ["scipy", "opencv-python-headless==4.*"]
 
 
 def say(msg: str) -> None:
@@ -152,21 +157,63 @@ def setup_manifest(manifest: Path, table: str, dest_dir: Path) -> None:
     say(f"{len(entries)} {table}(s) verified in {dest_dir.relative_to(ROOT)}/")
 
 
-def setup_test_tools() -> None:
+def setup_venv(tools: list[str]) -> Path:
+    """`.cache/venv` with at least `tools` installed; returns its python."""
     venv = CACHE / "venv"
     python = venv / "bin" / "python"
     stamp = venv / ".mattecam-tools"
-    wanted = "\n".join(TEST_TOOLS)
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
+    have = set(stamp.read_text().splitlines()) if stamp.exists() and python.exists() else set()
+    if set(tools) <= have:
+        return python
     if not python.exists():
-        say("creating .cache/venv for the tests' reference computations")
+        say("creating .cache/venv for the quantiser and the tests' reference computations")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *BINARY_ONLY, *TEST_TOOLS])
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *BINARY_ONLY, *tools])
     if result.returncode != 0:
-        fail("installing the test tools into .cache/venv failed; check that PyPI is reachable")
-    stamp.write_text(wanted)
-    say("test tools ready in .cache/venv")
+        fail("installing Python tools into .cache/venv failed; check that PyPI is reachable")
+    stamp.write_text("\n".join(sorted(have | set(tools))))
+    say("Python tools ready in .cache/venv")
+    return python
+
+
+def setup_int8() -> None:
+    """Makes each `[model.int8]` of the manifest, installing it only when it is the pinned file."""
+    entries = tomllib.loads((ROOT / "models" / "models.toml").read_text())["model"]
+    for entry in entries:
+        recipe = entry.get("int8")
+        if recipe is None:
+            continue
+        dest = ROOT / "models" / recipe["file"]
+        if dest.is_file() and not dest.is_symlink() and sha256_of(dest) == recipe["sha256"]:
+            continue
+        if dest.exists() or dest.is_symlink():
+            say(f"{dest.relative_to(ROOT)} is not the verified INT8 file (sha256 differs); making it again")
+            dest.unlink()
+        python = setup_venv(QUANT_TOOLS)
+        working = dest.with_name(dest.name + ".partial")
+        working.unlink(missing_ok=True)
+        say(f"quantising {entry['file']} to INT8 (calibrated on the demo clip; about a minute)")
+        cmd = [str(python), str(SCRIPTS / "quantize.py"), "--kind", entry["kind"], "--video",
+               str(ROOT / "assets" / "demovideo.mp4")]
+        cmd += ["--method", recipe.get("method", "minmax"), "--percentile", str(recipe.get("percentile", 99.999))]
+        for pattern in recipe.get("exclude", []):
+            cmd += ["--exclude", pattern]
+        cmd += [str(ROOT / "models" / entry["file"]), str(working)]
+        result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if result.returncode != 0:
+            print(result.stdout, file=sys.stderr)
+            fail(f"quantising {entry['file']} failed (output above)")
+        actual = sha256_of(working)
+        if actual != recipe["sha256"]:
+            working.unlink()
+            say(
+                f"warning: the INT8 {entry['name']} made here has sha256 {actual}, not the pinned "
+                f"{recipe['sha256']}; it is not installed, so `--precision auto` runs float. Different "
+                "library versions or a different CPU can change the quantiser's output: see the README, INT8 models."
+            )
+            continue
+        os.replace(working, dest)
+        say(f"wrote {dest.relative_to(ROOT)} (verified)")
 
 
 def main() -> None:
@@ -174,6 +221,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="also fetch onnxruntime-gpu (CUDA execution provider)")
     parser.add_argument("--test-tools", action="store_true", help="also build .cache/venv for the tests")
     parser.add_argument("--root", type=Path, help="set up this folder instead of the checkout (tests)")
+    parser.add_argument("--no-int8", action="store_true", help="do not make the INT8 models")
     args = parser.parse_args()
     if args.root is not None:
         global ROOT, CACHE, WHEELS
@@ -186,7 +234,9 @@ def main() -> None:
     setup_manifest(ROOT / "models" / "models.toml", "model", ROOT / "models")
     setup_manifest(ROOT / "assets" / "assets.toml", "asset", ROOT / "assets")
     if args.test_tools:
-        setup_test_tools()
+        setup_venv(TEST_TOOLS)
+    if not args.no_int8:
+        setup_int8()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ pub mod models;
 pub mod paths;
 pub mod plate;
 pub mod process;
+pub mod quantize;
 pub mod record;
 pub mod resample;
 pub mod settings;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::infer::ModelKind;
+use crate::infer::{ModelKind, Precision, ProviderRequest};
 use crate::paths::display;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,8 @@ pub enum ManifestError {
     RecordsUnreadable { path: PathBuf, reason: String },
     #[error("refusing {}: it is not the file `make setup` verified (sha256 {actual}, expected {expected}); run `make setup` to fetch it again", display(.path))]
     FetchedChanged { path: PathBuf, expected: String, actual: String },
+    #[error("no INT8 {kind} model: {} is missing; {fix}", display(.path))]
+    Int8Missing { kind: &'static str, path: PathBuf, fix: String },
     #[error("refusing {}: it changed since its first use (sha256 was {was}, now {now}); if you replaced it on purpose, accept the new file with `mattecam models --accept {}`", display(.path), display(.path))]
     UserModelChanged { path: PathBuf, was: String, now: String },
 }
@@ -41,6 +43,40 @@ pub struct ModelEntry {
     pub upstream: String,
     pub licence: String,
     pub io: String,
+    /// The INT8 file setup makes from this one, if any.
+    #[serde(default)]
+    pub int8: Option<Int8Entry>,
+}
+
+/// How setup quantises a fetched model (`scripts/quantize.py`), and the sha256 the result must have.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Int8Entry {
+    pub file: String,
+    pub sha256: String,
+    /// Node-name prefixes or operator types kept in float.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Whether `--precision auto` runs it on a CPU: only where it met the quality targets (README, INT8
+    /// models); otherwise it runs when asked for by name.
+    #[serde(default = "yes")]
+    pub auto: bool,
+    /// Why `auto` does not run it, when it does not.
+    #[serde(default)]
+    pub not_auto: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The file a model runs from, and which precision that is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedModel {
+    pub path: PathBuf,
+    /// `Fp32` or `Int8`, never `Auto`.
+    pub precision: Precision,
+    /// Why `auto` did not pick INT8 where it could have, for the log.
+    pub note: Option<String>,
 }
 
 /// A model the user supplies (its weights cannot be fetched here), as the manifest documents it.
@@ -138,6 +174,80 @@ pub fn default_model_file(kind: ModelKind) -> Result<PathBuf, ManifestError> {
     Err(ManifestError::UserModelMissing { kind: kind.title(), files, dir })
 }
 
+/// The INT8 file made from `model` by `mattecam models quantize`: `NAME_int8.onnx` beside it.
+pub fn int8_sibling(model: &Path) -> PathBuf {
+    let stem = model.file_stem().map_or_else(Default::default, |s| s.to_string_lossy().into_owned());
+    model.with_file_name(format!("{stem}_int8.onnx"))
+}
+
+fn is_int8_name(path: &Path) -> bool {
+    path.file_stem().is_some_and(|s| s.to_string_lossy().ends_with("_int8"))
+}
+
+/// The file to load for `kind` at `precision`: `explicit` (`--model-file`) or the manifest's file, or the
+/// INT8 file beside it. `auto` takes INT8 on a CPU when its file is there and (for a fetched model) is the
+/// verified one; CUDA runs float.
+pub fn resolve_model_file(
+    kind: ModelKind,
+    explicit: Option<&Path>,
+    precision: Precision,
+    provider: ProviderRequest,
+) -> Result<ResolvedModel, ManifestError> {
+    let resolved = |path: PathBuf, precision: Precision| ResolvedModel { path, precision, note: None };
+    let fetched = if explicit.is_none() { load_manifest()?.into_iter().find(|m| m.kind == kind) } else { None };
+    let base = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => default_model_file(kind)?,
+    };
+    if is_int8_name(&base) {
+        return Ok(resolved(base, Precision::Int8));
+    }
+    let not_auto = fetched.as_ref().and_then(|e| e.int8.as_ref()).filter(|i| !i.auto).map(|i| i.not_auto.clone());
+    let (int8, fix, expected) = match &fetched {
+        Some(entry) => match &entry.int8 {
+            Some(int8) => (
+                crate::paths::models_dir().join(&int8.file),
+                "run `make setup` to make it".to_string(),
+                Some(int8.sha256.clone()),
+            ),
+            None => (int8_sibling(&base), format!("{} has no INT8 version", entry.name), None),
+        },
+        None => {
+            let sibling = int8_sibling(&base);
+            let fix = format!("make it with `mattecam models quantize {}`", display(&base));
+            (sibling, fix, None)
+        }
+    };
+    match precision {
+        Precision::Fp32 => Ok(resolved(base, Precision::Fp32)),
+        Precision::Int8 if int8.is_file() => Ok(resolved(int8, Precision::Int8)),
+        Precision::Int8 => Err(ManifestError::Int8Missing { kind: kind.title(), path: int8, fix }),
+        Precision::Auto if crate::infer::cuda_possible(provider) => Ok(resolved(base, Precision::Fp32)),
+        // A file the user named runs as it is.
+        Precision::Auto if explicit.is_some() => Ok(resolved(base, Precision::Fp32)),
+        Precision::Auto if let Some(why) = not_auto => {
+            let why = why.unwrap_or_else(|| "it did not meet the quality targets".into());
+            let note = format!("running float {}: {why}; `--precision int8` runs INT8", kind.title());
+            Ok(ResolvedModel { path: base, precision: Precision::Fp32, note: Some(note) })
+        }
+        Precision::Auto => {
+            let verified = match &expected {
+                Some(sha256) => sha256_file(&int8).is_ok_and(|actual| &actual == sha256),
+                None => int8.is_file(),
+            };
+            if verified {
+                return Ok(resolved(int8, Precision::Int8));
+            }
+            let note = if int8.is_file() {
+                Some(format!("{} is not the verified INT8 file; running float", display(&int8)))
+            } else {
+                expected.as_ref().map(|_| format!("no INT8 {} ({fix}); running float", kind.title()))
+            };
+            Ok(ResolvedModel { path: base, precision: Precision::Fp32, note })
+        }
+    }
+}
+
 pub fn records_path() -> PathBuf {
     crate::paths::models_dir().join("user-models.toml")
 }
@@ -187,12 +297,32 @@ pub fn record_user_model(model: &Path, accept: bool) -> Result<RecordOutcome, Ma
     Ok(outcome)
 }
 
-/// The manifest's entry whose file `path` is, if it is one of the files setup fetches.
-fn fetched_entry(path: &Path) -> Option<ModelEntry> {
+/// A file setup makes (fetched, or quantised from a fetched one) and the sha256 it must have.
+struct SetupFile {
+    sha256: String,
+}
+
+/// The setup file `path` is, if it is one: a fetched model or its INT8 version.
+fn fetched_entry(path: &Path) -> Option<SetupFile> {
     let entries = load_manifest().ok()?;
     let dir = crate::paths::models_dir();
     let wanted = std::fs::canonicalize(path).ok()?;
-    entries.into_iter().find(|e| std::fs::canonicalize(dir.join(&e.file)).ok().as_ref() == Some(&wanted))
+    let is = |file: &str| std::fs::canonicalize(dir.join(file)).ok().as_ref() == Some(&wanted);
+    entries.into_iter().find_map(|e| {
+        if is(&e.file) {
+            return Some(SetupFile { sha256: e.sha256 });
+        }
+        e.int8.filter(|int8| is(&int8.file)).map(|int8| SetupFile { sha256: int8.sha256 })
+    })
+}
+
+/// State of a setup-made file, checked against `expected`.
+fn status_of(path: &Path, expected: &str) -> FileStatus {
+    match sha256_file(path) {
+        Err(_) => FileStatus::Missing,
+        Ok(actual) if actual == expected => FileStatus::Verified,
+        Ok(actual_sha256) => FileStatus::Mismatch { actual_sha256 },
+    }
 }
 
 /// Checks a model file before it is loaded. A file setup fetched must still be the verified one; any other
@@ -203,7 +333,7 @@ pub fn check_model_file(path: &Path) -> Result<Option<String>, ManifestError> {
         return Ok(None);
     }
     if let Some(entry) = fetched_entry(path) {
-        return match file_status(&entry) {
+        return match status_of(path, &entry.sha256) {
             FileStatus::Mismatch { actual_sha256 } => Err(ManifestError::FetchedChanged {
                 path: path.to_path_buf(),
                 expected: entry.sha256,
@@ -226,7 +356,7 @@ pub fn check_model_file(path: &Path) -> Result<Option<String>, ManifestError> {
 /// `mattecam models --accept PATH`: the user replaced a model file on purpose; its new sha256 is recorded.
 pub fn accept_user_model(path: &Path) -> Result<RecordOutcome, ManifestError> {
     if let Some(entry) = fetched_entry(path) {
-        if let FileStatus::Mismatch { actual_sha256 } = file_status(&entry) {
+        if let FileStatus::Mismatch { actual_sha256 } = status_of(path, &entry.sha256) {
             return Err(ManifestError::FetchedChanged {
                 path: path.to_path_buf(),
                 expected: entry.sha256,
@@ -253,10 +383,11 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 pub fn file_status(entry: &ModelEntry) -> FileStatus {
-    let path = crate::paths::models_dir().join(&entry.file);
-    match sha256_file(&path) {
-        Err(_) => FileStatus::Missing,
-        Ok(actual) if actual == entry.sha256 => FileStatus::Verified,
-        Ok(actual_sha256) => FileStatus::Mismatch { actual_sha256 },
-    }
+    status_of(&crate::paths::models_dir().join(&entry.file), &entry.sha256)
+}
+
+/// State of the INT8 file setup makes from `entry`; `None` when it makes none.
+pub fn int8_status(entry: &ModelEntry) -> Option<FileStatus> {
+    let int8 = entry.int8.as_ref()?;
+    Some(status_of(&crate::paths::models_dir().join(&int8.file), &int8.sha256))
 }

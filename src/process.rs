@@ -37,6 +37,8 @@ pub struct ProcessOptions {
     pub model: ModelKind,
     /// A model file other than the manifest's.
     pub model_file: Option<PathBuf>,
+    /// Its float file or its INT8 version.
+    pub precision: crate::infer::Precision,
     pub matter: MatterOptions,
     /// Upsampling, edge controls, mirror (the background comes from `background`).
     pub composite: CompositeSettings,
@@ -72,6 +74,9 @@ pub struct Started {
     pub compositor_notice: Option<String>,
     /// About a user-supplied model file (its sha256 recorded, or changed).
     pub model_notice: Option<String>,
+    /// Which of the model's files runs, and why `auto` did not pick INT8 where it could have.
+    pub precision: crate::infer::Precision,
+    pub precision_note: Option<String>,
 }
 
 /// Checks the inputs, opens everything and starts the pipeline.
@@ -112,10 +117,13 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
     let composite = CompositeSettings { background, ..options.composite.clone() };
     let (compositor, compositor_notice) = compositor::open(options.compositor, composite.clone(), Pacing::OnePerFrame)?;
     let compositor_name = compositor.describe();
-    let model_file = match &options.model_file {
-        Some(path) => path.clone(),
-        None => models::default_model_file(options.model)?,
-    };
+    let resolved = models::resolve_model_file(
+        options.model,
+        options.model_file.as_deref(),
+        options.precision,
+        options.matter.session.provider,
+    )?;
+    let model_file = resolved.path.clone();
     let plate = match &options.plate {
         Some(path) => {
             let plate = Plate::load(path)?;
@@ -159,6 +167,14 @@ pub fn start(options: &ProcessOptions) -> Result<Started, ProcessError> {
         writer: Some(SinkWriter::new(sinks)),
         max_frames: options.max_frames,
         notify: std::sync::Arc::new(|| {}),
+        hold_rate: None,
     };
-    Ok(Started { engine: Engine::start(config), compositor: compositor_name, compositor_notice, model_notice })
+    Ok(Started {
+        engine: Engine::start(config),
+        compositor: compositor_name,
+        compositor_notice,
+        model_notice,
+        precision: resolved.precision,
+        precision_note: resolved.note,
+    })
 }

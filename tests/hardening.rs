@@ -256,6 +256,7 @@ fn setup_refuses_a_changed_wheel_and_replaces_a_changed_library() {
                 .arg(root().join("scripts/setup.py"))
                 .arg("--root")
                 .arg(setup_root)
+                .arg("--no-int8")
                 .stdin(Stdio::null()),
         )
     };

@@ -15,11 +15,12 @@ use egui_kittest::kittest::Queryable;
 use mattecam::composite::background::Background;
 use mattecam::composite::{CompositeSettings, CpuCompositor, View};
 use mattecam::engine::snapshot::{SnapshotJob, write_snapshot};
-use mattecam::engine::{EngineStatus, ModelChoice, ModelState, SourceChoice, SourceState};
+use mattecam::engine::status::GovernorStatus;
+use mattecam::engine::{EngineStatus, ModelChoice, ModelState, SourceChoice, SourceState, StatsView};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::Frame;
 use mattecam::frame::Output;
-use mattecam::infer::ModelKind;
+use mattecam::infer::{ModelKind, Precision};
 use mattecam::record::live::RecordingView;
 use mattecam::settings::AppSettings;
 use mattecam::source::camera::CameraDescription;
@@ -119,6 +120,8 @@ fn status_for(settings: &AppSettings) -> EngineStatus {
         model: settings.model.clone(),
         model_state: ModelState::Ready,
         provider: None,
+        precision: None,
+        governor: None,
         temporal: settings.temporal,
         plate: Default::default(),
         needs_plate: false,
@@ -189,6 +192,49 @@ fn model_panel_emits_model_and_filter_changes() {
     harness.run();
     let commands = apply_commands(&mut harness);
     assert!(matches!(&commands[..], [Command::SetModel(m)] if m.kind == ModelKind::Bgmv2), "{commands:?}");
+}
+
+#[test]
+fn model_panel_sets_precision_and_hold_rate() {
+    let mut harness = panel_harness(AppSettings::default());
+    assert_eq!(harness.state().settings.model.precision, Precision::Auto);
+    assert!(harness.state().settings.model.hold_rate.enabled, "on by default");
+    harness.get_by_label("Precision").click();
+    harness.run();
+    harness.get_by_label("INT8").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetModel(m)] if m.precision == Precision::Int8), "{commands:?}");
+
+    harness.get_by_label("Hold frame rate").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(
+        matches!(&commands[..], [Command::SetModel(m)] if !m.hold_rate.enabled && m.precision == Precision::Int8),
+        "{commands:?}"
+    );
+    assert!(!harness.state().settings.model.hold_rate.enabled);
+}
+
+#[test]
+fn stats_show_the_precision_and_the_governors_level() {
+    let settings = AppSettings::default();
+    let mut status = status_for(&settings);
+    status.precision = Some(Precision::Int8);
+    status.governor = Some(GovernorStatus {
+        target_fps: 25.0,
+        level: 2,
+        levels: 4,
+        label: "ratio 0.125".into(),
+        steps_down: 1,
+        steps_up: 0,
+    });
+    let stats = StatsView::default();
+    let harness = Harness::builder().with_size(egui::vec2(420.0, 400.0)).build_ui(move |ui| {
+        mattecam::ui::stats_ui::stats_ui(ui, &stats, &status);
+    });
+    assert!(harness.query_by_label("RVM int8").is_some());
+    assert!(harness.query_by_label("25 fps: ratio 0.125 (step 2 of 3)").is_some());
 }
 
 #[test]

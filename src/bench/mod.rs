@@ -87,6 +87,7 @@ pub const DEFAULT_BACKGROUND: [u8; 3] = [120, 255, 155];
 pub struct BenchOptions {
     pub model: ModelKind,
     pub model_file: Option<PathBuf>,
+    pub precision: crate::infer::Precision,
     pub matter: MatterOptions,
     pub source: SourceSpec,
     pub width: u32,
@@ -114,6 +115,8 @@ pub struct Phase {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub model: &'static str,
+    /// "fp32" or "int8": which of the model's files ran.
+    pub precision: crate::infer::Precision,
     pub source: String,
     pub size: String,
     pub frames: u64,
@@ -196,10 +199,16 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     if options.reference {
         reference::check_available()?;
     }
-    let model_file = match &options.model_file {
-        Some(path) => path.clone(),
-        None => crate::models::default_model_file(options.model)?,
-    };
+    let resolved = crate::models::resolve_model_file(
+        options.model,
+        options.model_file.as_deref(),
+        options.precision,
+        options.matter.session.provider,
+    )?;
+    if let Some(note) = &resolved.note {
+        progress(note);
+    }
+    let model_file = resolved.path.clone();
     let work = WorkDir::create()?;
     progress(&format!(
         "rendering {} frames of {} at {}x{}",
@@ -234,6 +243,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
             writer: Some(SinkWriter::new(sinks)),
             max_frames: None,
             notify: std::sync::Arc::new(|| {}),
+            hold_rate: None,
         })
     };
 
@@ -267,14 +277,22 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
             writer: None,
             max_frames: None,
             notify: std::sync::Arc::new(|| {}),
+            hold_rate: None,
         };
         Some(live_phase(config, options.frames)?)
     };
     let reference = if options.reference {
         progress("reference pipeline (Python)");
+        // The reference is the float model, whatever precision ours ran at.
+        let float = crate::models::resolve_model_file(
+            options.model,
+            options.model_file.as_deref(),
+            infer::Precision::Fp32,
+            options.matter.session.provider,
+        )?;
         Some(reference::run(&reference::ReferenceRun {
             model: options.model,
-            model_file: &model_file,
+            model_file: &float.path,
             clip: &clip,
             frames: options.frames,
             threads,
@@ -308,6 +326,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     let model_cpu_ms = model_only.cpu_ms_per_frame;
     Ok(BenchReport {
         model: options.model.name(),
+        precision: resolved.precision,
         source: describe_source(&options.source),
         size: format!("{}x{}", options.width, options.height),
         frames: options.frames,
@@ -471,8 +490,9 @@ impl BenchReport {
         line(
             &mut out,
             format!(
-                "{} on {} at {}, {} frames; {} with {} intra-op threads in {} session(s) ({:?}); compositor {}; temporal {:?}",
+                "{} {} on {} at {}, {} frames; {} with {} intra-op threads in {} session(s) ({:?}); compositor {}; temporal {:?}",
                 self.model,
+                self.precision,
                 self.source,
                 self.size,
                 self.frames,

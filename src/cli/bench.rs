@@ -8,7 +8,9 @@ use clap::Args;
 use mattecam::bench::{self, BenchOptions};
 use mattecam::composite::{Background, CompositorKind};
 use mattecam::filter::temporal::TemporalMode;
-use mattecam::infer::{self, MatterOptions, ModelKind, Optimization, ProviderRequest, RuntimeTuning, SessionOptions};
+use mattecam::infer::{
+    self, MatterOptions, ModelKind, Optimization, Precision, ProviderRequest, RuntimeTuning, SessionOptions,
+};
 use mattecam::paths::display;
 
 use super::parse_size;
@@ -20,6 +22,10 @@ pub struct BenchArgs {
     /// Load the model from this file instead of the one `make setup` fetched.
     #[arg(long)]
     model_file: Option<PathBuf>,
+    /// The model's float file or its INT8 version; `auto`: INT8 on a CPU when `make setup` made and
+    /// verified it, float on CUDA.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
+    precision: Precision,
     /// `demo`, `synthetic` or a video or image file; rendered once to an H.264 clip of --size.
     #[arg(long, default_value = "demo")]
     source: String,
@@ -87,6 +93,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let options = BenchOptions {
         model: args.model,
         model_file: args.model_file,
+        precision: args.precision,
         matter: MatterOptions {
             session: SessionOptions {
                 threads: args.threads,

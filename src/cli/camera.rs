@@ -9,7 +9,6 @@ use clap::Args;
 use mattecam::bench::process_stats::CpuTime;
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::filter::temporal::TemporalMode;
-use mattecam::infer::ModelKind;
 use mattecam::source::SourceSpec;
 use mattecam::vcam::{CameraOptions, CameraOutput, CameraReport, CameraState, PixelFormat, VirtualCamera};
 
@@ -47,8 +46,8 @@ pub struct CameraArgs {
     /// The raw output's pixel format.
     #[arg(long, value_enum, default_value_t = PixelFormat::Yuyv)]
     pixel_format: PixelFormat,
-    #[arg(long, value_enum, default_value_t = ModelKind::Rvm)]
-    model: ModelKind,
+    #[command(flatten)]
+    model: super::LiveModelArgs,
     #[arg(long, value_enum, default_value_t = TemporalMode::Ofd)]
     temporal: TemporalMode,
     #[arg(long, value_enum, default_value_t = Upsample::Area)]
@@ -81,7 +80,7 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
         view: View::Composite,
     };
     let interrupted = super::ctrl_c_flag()?;
-    let engine = super::start_live_engine(&spec, args.model, args.temporal, settings, args.compositor);
+    let engine = super::start_live_engine(&spec, args.model.choice()?, args.temporal, settings, args.compositor);
     let options = CameraOptions {
         output: args.output.clone(),
         size: args.size,

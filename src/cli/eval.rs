@@ -91,7 +91,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let region = args.region;
     let save = eval::SaveTo(args.save_dir.as_deref());
-    let model_file = args.model.model_file()?;
+    let resolved = args.model.resolve()?;
+    let model_file = resolved.path;
     if let Some(notice) = models::check_model_file(&model_file)? {
         eprintln!("{notice}");
     }
@@ -170,9 +171,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         items,
         region,
         model: match args.sample_plate {
-            Some(SamplePlate::Exact) => format!("{}, each sample's exact plate", args.model.describe()),
-            Some(SamplePlate::Perturbed) => format!("{}, each sample's plate perturbed", args.model.describe()),
-            None => args.model.describe(),
+            Some(SamplePlate::Exact) => {
+                format!("{}, each sample's exact plate", args.model.describe(resolved.precision))
+            }
+            Some(SamplePlate::Perturbed) => {
+                format!("{}, each sample's plate perturbed", args.model.describe(resolved.precision))
+            }
+            None => args.model.describe(resolved.precision),
         },
         settings: format!(
             "temporal {}, upsample {} on {}",

@@ -12,9 +12,34 @@ pub struct ModelsArgs {
     /// A model file of yours that you replaced on purpose: record its new sha256, so that it loads again.
     #[arg(long, value_name = "PATH")]
     accept: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    action: Option<ModelsAction>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ModelsAction {
+    /// Make an INT8 version of a model file of yours (BGMv2's exports) with the recipe setup uses for MODNet
+    /// and RVM; written beside it as NAME_int8.onnx, which `--precision int8` (and `auto` on a CPU) then
+    /// loads. Check its quality with `mattecam eval` at both precisions.
+    Quantize {
+        file: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = infer::ModelKind::Bgmv2)]
+        model: infer::ModelKind,
+        /// The clip the quantiser is calibrated on (default: the demo clip; for BGMv2, its first frame is
+        /// the plate, so use a clip from a still camera).
+        #[arg(long)]
+        video: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn models(args: ModelsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ModelsAction::Quantize { file, model, video }) = &args.action {
+        let video = video.clone().unwrap_or_else(mattecam::paths::demo_clip);
+        println!("quantising {} (calibrated on {}; a minute or more)", display(file), display(&video));
+        let int8 = mattecam::quantize::quantize(*model, file, &video)?;
+        println!("wrote {}; `--precision int8` loads it", display(&int8));
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.accept {
         match models::accept_user_model(path)? {
             models::RecordOutcome::Recorded(sha) => println!("{}: sha256 {sha} recorded", display(path)),
@@ -38,6 +63,15 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<ExitCode> {
             "{:<8} {:<10} {:<12} {:<30} {} ({})",
             entry.name, entry.licence, status, file, entry.wheel, entry.upstream
         );
+        if let (Some(int8), Some(status)) = (&entry.int8, models::int8_status(entry)) {
+            let status = match status {
+                FileStatus::Verified => "verified",
+                FileStatus::Missing => "missing",
+                FileStatus::Mismatch { .. } => "WRONG FILE",
+            };
+            let file = display(&mattecam::paths::models_dir().join(&int8.file));
+            println!("{:<8} {:<10} {:<12} {:<30} INT8, made by setup from {}", "", "", status, file, entry.file);
+        }
     }
     match infer::runtime_library() {
         Ok(path) => println!("ONNX Runtime: {}", display(&path)),
@@ -69,7 +103,10 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<ExitCode> {
     for r in recorded.iter().filter(|r| !r.path.starts_with(&dir)) {
         println!("  also used: {} (sha256 {}, first used {})", display(&r.path), &r.sha256[..12], r.first_used);
     }
-    let all_ok = entries.iter().all(|e| models::file_status(e) == FileStatus::Verified);
+    let all_ok = entries.iter().all(|e| {
+        models::file_status(e) == FileStatus::Verified
+            && models::int8_status(e).is_none_or(|s| s == FileStatus::Verified)
+    });
     if !all_ok {
         println!("run `make setup` to fetch and verify the missing or wrong files");
     }

@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use mattecam::composite::{CompositeSettings, CompositorKind, Upsample};
 use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelChoice, SourceChoice};
 use mattecam::filter::temporal::TemporalMode;
-use mattecam::infer::{self, MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use mattecam::infer::{self, MatterOptions, ModelKind, Precision, ProviderRequest, SessionOptions};
 use mattecam::models;
 use mattecam::plate::PlateOptions;
 use mattecam::source::SourceSpec;
@@ -128,6 +128,10 @@ pub struct ModelArgs {
     /// RVM: downsample ratio (default: chosen from the frame size).
     #[arg(long)]
     pub downsample_ratio: Option<f32>,
+    /// The model's float file or its INT8 version (`make setup` makes MODNet's and RVM's; `mattecam models
+    /// quantize FILE` yours). `auto`: INT8 on a CPU when present and verified, float on CUDA.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
+    pub precision: Precision,
 }
 
 impl ModelArgs {
@@ -143,14 +147,17 @@ impl ModelArgs {
         PlateOptions { assist: !self.no_plate_assist, ..PlateOptions::default() }
     }
 
-    pub fn model_file(&self) -> anyhow::Result<PathBuf> {
-        Ok(match &self.model_file {
-            Some(path) => path.clone(),
-            None => models::default_model_file(self.model)?,
-        })
+    /// The file to load at the chosen precision (a note on stderr when `auto` had to run float).
+    pub fn resolve(&self) -> anyhow::Result<models::ResolvedModel> {
+        let resolved =
+            models::resolve_model_file(self.model, self.model_file.as_deref(), self.precision, self.provider)?;
+        if let Some(note) = &resolved.note {
+            eprintln!("{note}");
+        }
+        Ok(resolved)
     }
 
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, precision: Precision) -> String {
         let size = match self.model {
             ModelKind::Modnet => format!("ref size {}", self.ref_size.unwrap_or(infer::modnet::DEFAULT_REF_SIZE)),
             ModelKind::Rvm => match self.downsample_ratio {
@@ -165,7 +172,7 @@ impl ModelArgs {
             (Some(_), _) if self.no_plate_assist => ", plate unused".to_string(),
             (Some(_), _) => ", plate assistance".to_string(),
         };
-        format!("{} ({size}{plate})", self.model.name())
+        format!("{} {precision} ({size}{plate})", self.model.name())
     }
 }
 
@@ -186,15 +193,44 @@ pub fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
 /// The live engine `record` and `camera` run: `source` matted by `model` and composited with `settings`.
 pub fn start_live_engine(
     source: &SourceSpec,
-    model: ModelKind,
+    model: ModelChoice,
     temporal: TemporalMode,
     settings: CompositeSettings,
     compositor: CompositorKind,
 ) -> Engine {
-    let model = ModelChoice { kind: model, ..ModelChoice::default() };
     let mut config = EngineConfig::live(SourceChoice::from_spec(source), model, temporal, settings);
     config.compositor = CompositorSetup::Kind(compositor);
     Engine::start(config)
+}
+
+/// The model of a live run (`record`, `camera`): which, at what precision, and whether its work is stepped
+/// to hold the frame rate.
+#[derive(Args)]
+pub struct LiveModelArgs {
+    #[arg(long, value_enum, default_value_t = ModelKind::Rvm)]
+    pub model: ModelKind,
+    /// The model's float file or its INT8 version; `auto`: INT8 on a CPU when `make setup` made and
+    /// verified it, float on CUDA.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
+    pub precision: Precision,
+    /// Do not step the model's work (RVM's ratio, MODNet's size, then matting every second frame) to
+    /// hold the frame rate.
+    #[arg(long)]
+    pub no_hold_rate: bool,
+    /// Frames a second to hold (default: the source's rate).
+    #[arg(long, value_name = "FPS")]
+    pub target_fps: Option<f32>,
+}
+
+impl LiveModelArgs {
+    pub fn choice(&self) -> anyhow::Result<ModelChoice> {
+        if let Some(fps) = self.target_fps {
+            mattecam::limits::check_fps("--target-fps", f64::from(fps))?;
+        }
+        let hold_rate =
+            mattecam::engine::HoldRate { enabled: !self.no_hold_rate, target_fps: self.target_fps.unwrap_or(0.0) };
+        Ok(ModelChoice { kind: self.model, precision: self.precision, hold_rate, ..ModelChoice::default() })
+    }
 }
 
 /// `WIDTHxHEIGHT`, within [`mattecam::limits`].

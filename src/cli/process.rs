@@ -66,10 +66,10 @@ pub struct ProcessArgs {
 pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
     let options = ProcessOptions::try_from(&args)?;
     let started = process::start(&options)?;
-    for notice in [&started.compositor_notice, &started.model_notice].into_iter().flatten() {
+    for notice in [&started.compositor_notice, &started.model_notice, &started.precision_note].into_iter().flatten() {
         eprintln!("{notice}");
     }
-    let (engine, compositor) = (started.engine, started.compositor);
+    let (engine, compositor, precision) = (started.engine, started.compositor, started.precision);
     if let Ok(library) = infer::runtime_library() {
         eprintln!("ONNX Runtime: {}", display(&library));
     }
@@ -111,7 +111,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     println!(
-        "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame, composite {:.1} ms/frame ({}), provider {}",
+        "wrote {}{}: {} frames of {} in {:.1} s ({:.1} fps), model {:.1} ms/frame ({}), composite {:.1} ms/frame ({}), provider {}",
         display(&args.output),
         args.alpha_dir.as_ref().map(|d| format!(" and alpha PNGs in {}", display(d))).unwrap_or_default(),
         s.frames_written,
@@ -119,6 +119,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         summary.elapsed_s,
         summary.fps(),
         s.infer_ms_mean,
+        precision,
         s.composite_ms_mean,
         compositor,
         summary.provider,
@@ -149,6 +150,7 @@ impl TryFrom<&ProcessArgs> for ProcessOptions {
             output: args.output.clone(),
             model: args.model.model,
             model_file: args.model.model_file.clone(),
+            precision: args.model.precision,
             matter: args.model.matter_options(),
             background,
             composite: CompositeSettings {

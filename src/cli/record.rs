@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Args;
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::filter::temporal::TemporalMode;
-use mattecam::infer::ModelKind;
 use mattecam::paths::display;
 use mattecam::record::take::{TakeEnd, TakeProgress, record_take};
 use mattecam::sink::{Format, OutputSpec};
@@ -33,8 +32,8 @@ pub struct RecordArgs {
     /// Flip the picture left to right, as a webcam preview does (and the source video beside it).
     #[arg(long)]
     mirror: bool,
-    #[arg(long, value_enum, default_value_t = ModelKind::Rvm)]
-    model: ModelKind,
+    #[command(flatten)]
+    model: super::LiveModelArgs,
     #[arg(long, value_enum, default_value_t = TemporalMode::Ofd)]
     temporal: TemporalMode,
     #[arg(long, value_enum, default_value_t = Upsample::Area)]
@@ -107,7 +106,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         view: View::Composite,
     };
     let interrupted = super::ctrl_c_flag()?;
-    let engine = super::start_live_engine(&spec, args.model, args.temporal, settings, args.compositor);
+    let engine = super::start_live_engine(&spec, args.model.choice()?, args.temporal, settings, args.compositor);
     let camera = args.virtual_camera.clone().map(|output| {
         let options = mattecam::vcam::CameraOptions { output, ..Default::default() };
         mattecam::vcam::VirtualCamera::start(engine.tap(), options)
@@ -164,6 +163,25 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             report.provider,
             display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
         );
+        let status = engine.status();
+        let distinct = report.frames_written.saturating_sub(report.frames_repeated);
+        let distinct_fps = if report.duration_s > 0.0 { distinct as f64 / report.duration_s } else { 0.0 };
+        let precision = status.precision.map_or_else(String::new, |p| format!(" {p}"));
+        match &status.governor {
+            Some(g) => println!(
+                "{}{precision}: {distinct} distinct frames ({distinct_fps:.1} fps); hold frame rate {:.0} fps, ended at {} (step {} of {}), {} steps down, {} up",
+                status.model.kind.title(),
+                g.target_fps,
+                g.label,
+                g.level,
+                g.levels - 1,
+                g.steps_down,
+                g.steps_up
+            ),
+            None => {
+                println!("{}{precision}: {distinct} distinct frames ({distinct_fps:.1} fps)", status.model.kind.title())
+            }
+        }
         if let Some(error) = &report.error {
             failure = Some(error.clone());
             break;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::infer::{MatterOptions, ModelKind, ProviderRequest, SessionOptions};
+use crate::infer::{MatterOptions, ModelKind, Precision, ProviderRequest, SessionOptions};
 use crate::source::{self, FrameSource, SourceError, SourceSpec};
 
 /// A camera resolution and frame rate.
@@ -116,8 +116,27 @@ pub struct ModelChoice {
     /// RVM: fraction of the frame the backbone sees; 0 chooses from the frame size.
     pub downsample_ratio: f32,
     pub provider: ProviderRequest,
+    /// Float or INT8 weights; `auto`: INT8 on a CPU when setup made and verified it.
+    pub precision: Precision,
     /// Intra-op threads; 0 lets ONNX Runtime choose.
     pub threads: usize,
+    /// Steps the model's work down (and back up) until it keeps up with the frame rate.
+    pub hold_rate: HoldRate,
+}
+
+/// "Hold frame rate": the rate the governor keeps the model to.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HoldRate {
+    pub enabled: bool,
+    /// Frames a second to hold; 0 holds the source's own rate.
+    pub target_fps: f32,
+}
+
+impl Default for HoldRate {
+    fn default() -> Self {
+        Self { enabled: true, target_fps: 0.0 }
+    }
 }
 
 impl Default for ModelChoice {
@@ -129,7 +148,9 @@ impl Default for ModelChoice {
             ref_size: 512,
             downsample_ratio: 0.25,
             provider: ProviderRequest::Auto,
+            precision: Precision::Auto,
             threads: 0,
+            hold_rate: HoldRate::default(),
         }
     }
 }
@@ -138,17 +159,37 @@ impl ModelChoice {
     pub const REF_SIZES: [u32; 5] = [256, 320, 384, 448, 512];
     pub const DOWNSAMPLE_RATIOS: [f32; 5] = [0.0, 0.125, 0.25, 0.375, 0.5];
 
-    /// Opens the model from the file `make setup` fetched (or the user put in `models/`); the error as a
-    /// sentence for the window.
-    pub fn open(&self) -> Result<Box<dyn crate::infer::Matter>, String> {
+    /// Opens the model from the file `make setup` fetched (or the user put in `models/`) at the chosen
+    /// precision, and says which precision that is; the error as a sentence for the window.
+    pub fn open(&self) -> Result<(Box<dyn crate::infer::Matter>, Precision), String> {
         if let Some(stand_in) = crate::infer::synthetic::SyntheticMatter::from_env(self.kind) {
-            return Ok(Box::new(stand_in));
+            // The stand-in's "INT8 file" takes half its time.
+            return Ok(match self.precision {
+                Precision::Int8 => (Box::new(stand_in.with_cost_factor(0.5)), Precision::Int8),
+                _ => (Box::new(stand_in), Precision::Fp32),
+            });
         }
-        let file = crate::models::default_model_file(self.kind).map_err(|err| err.to_string())?;
-        if let Some(notice) = crate::models::check_model_file(&file).map_err(|err| err.to_string())? {
+        let resolved = crate::models::resolve_model_file(self.kind, None, self.precision, self.provider)
+            .map_err(|err| err.to_string())?;
+        if let Some(note) = &resolved.note {
+            tracing::info!("{note}");
+        }
+        if let Some(notice) = crate::models::check_model_file(&resolved.path).map_err(|err| err.to_string())? {
             tracing::warn!("{notice}");
         }
-        crate::infer::open_matter(self.kind, &file, &self.matter_options()).map_err(|e| e.to_string())
+        let matter =
+            crate::infer::open_matter(self.kind, &resolved.path, &self.matter_options()).map_err(|e| e.to_string())?;
+        Ok((matter, resolved.precision))
+    }
+
+    /// Whether this model has an INT8 file that would load here (the governor's precision step); the test
+    /// stand-in has one.
+    pub fn int8_available(&self) -> bool {
+        if std::env::var_os(crate::infer::synthetic::DELAY_ENV).is_some() {
+            return true;
+        }
+        crate::models::resolve_model_file(self.kind, None, Precision::Int8, self.provider)
+            .is_ok_and(|resolved| crate::models::check_model_file(&resolved.path).is_ok())
     }
 
     pub fn matter_options(&self) -> MatterOptions {

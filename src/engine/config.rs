@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::choice::{ModelChoice, SourceChoice};
+use super::choice::{HoldRate, ModelChoice, SourceChoice};
 use super::plate::PlateSettings;
 use super::writer::SinkWriter;
 use crate::composite::CompositeSettings;
@@ -69,6 +69,9 @@ pub struct EngineConfig {
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
     pub notify: Notify,
+    /// "Hold frame rate" for a model the caller opened (`ModelInput::Opened`) on a live source; a model
+    /// the engine loads brings its own ([`ModelChoice::hold_rate`]). Off when `None`.
+    pub hold_rate: Option<HoldRate>,
 }
 
 impl EngineConfig {
@@ -90,6 +93,7 @@ impl EngineConfig {
             writer: None,
             max_frames: None,
             notify: Arc::new(|| {}),
+            hold_rate: None,
         }
     }
 }

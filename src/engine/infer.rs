@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use super::governor::{Governor, ladder};
 use super::link::{LinkIn, LinkOut, Recv};
 use super::plate::{PlateEvent, PlateKeeper, PlatePhase, PlateSettings, PlateStatus};
 use super::{EngineError, ModelState, PlateRequest, PlateSetup, Shared};
 use crate::frame::{Frame, Matte};
-use crate::infer::{InferError, Matter};
+use crate::infer::{InferError, Matter, Precision};
 use crate::plate::{Plate, PlateOptions, PlatedMatter};
 
 /// How long the stage waits for a frame before it looks at its inputs again.
 const POLL: Duration = Duration::from_millis(50);
+/// The longest a reused matte waits for the compositor to take the frame before it.
+const REUSE_WAIT: Duration = Duration::from_millis(100);
 
 /// A matted frame on its way to the compositor.
 pub struct Matted {
@@ -51,6 +54,14 @@ pub fn run(
         }
         super::stage::test_panic("infer", frame.seq);
         let Some(matted) = stage.matte(shared, frame)? else { continue };
+        if std::mem::take(&mut stage.reused) {
+            // A reused matte follows the matted frame at once: let the compositor take that one first, or
+            // the newer frame would replace it unseen and nothing would be gained.
+            let started = std::time::Instant::now();
+            while out.waiting() > 0 && started.elapsed() < REUSE_WAIT && !shared.failed() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         match out.send(matted) {
             Ok(Some(stale)) => {
                 shared.stats.record_dropped_before_composite();
@@ -77,6 +88,38 @@ struct Inferring {
     restart: bool,
     /// Live: frames without a model are shown as the background alone; a file run skips them.
     live: bool,
+    /// "Hold frame rate" (live only): built on the first frame of each model and frame size.
+    governor: Option<Governor>,
+    /// The governor is to be built on the next frame.
+    govern: bool,
+    /// At the governor's last level: whether the next frame reuses `last_matte`.
+    reuse_next: bool,
+    last_matte: Option<Matte>,
+    /// The frame just returned took `last_matte`.
+    reused: bool,
+    /// The governor switched the model to its INT8 file.
+    running_int8: bool,
+    /// The model's other precision, being opened for the governor.
+    swap: Option<Swap>,
+    /// Threads that opened (or open) a swapped model: joined when the stage ends.
+    loaders: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What a model loader gives: the model and its precision, or why it did not open.
+type Opened = Result<(Box<dyn Matter>, Precision), String>;
+
+/// A model of the other precision being opened off the stage's thread, so that matting goes on meanwhile.
+struct Swap {
+    int8: bool,
+    done: Receiver<Opened>,
+}
+
+impl Drop for Inferring {
+    fn drop(&mut self) {
+        for loader in self.loaders.drain(..) {
+            let _ = loader.join();
+        }
+    }
 }
 
 impl Inferring {
@@ -92,23 +135,35 @@ impl Inferring {
             last_size: None,
             restart: true,
             live,
+            governor: None,
+            govern: live,
+            running_int8: false,
+            swap: None,
+            loaders: Vec::new(),
+            reuse_next: false,
+            last_matte: None,
+            reused: false,
         }
     }
 
     /// A model loaded in the background, new plate settings, a plate request.
     fn take_changes(&mut self, shared: &Shared) {
-        if let Some((generation, matter)) = shared.model_loaded.take_timeout(Duration::ZERO)
+        if let Some((generation, matter, precision)) = shared.model_loaded.take_timeout(Duration::ZERO)
             && shared.model_generation.load(Ordering::SeqCst) == generation
         {
             let provider = matter.provider().clone();
             let options = self.keeper.as_ref().map_or_else(PlateOptions::default, |(_, s)| plate_options(s));
             self.model = Some(PlatedMatter::new(matter, self.plate.clone(), options));
             self.restart = true;
+            self.govern = self.live;
+            self.swap = None;
             shared.update_status(|status| {
                 status.model_state = ModelState::Ready;
                 status.provider = Some(provider);
+                status.precision = Some(precision);
             });
         }
+        self.take_swap(shared);
         let Some((keeper, settings)) = &mut self.keeper else { return };
         if let Some(new) = shared.plate_settings.take_timeout(Duration::ZERO) {
             *settings = new;
@@ -160,10 +215,33 @@ impl Inferring {
         if self.last_size.is_some_and(|size| size != (frame.width, frame.height)) {
             model.reset();
             self.restart = true;
+            self.govern = self.live;
         }
         self.last_size = Some((frame.width, frame.height));
+        if std::mem::take(&mut self.govern) {
+            self.governor = start_governor(shared, model, &frame, !self.fixed);
+            self.running_int8 = false;
+            self.reuse_next = false;
+        }
         let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
         let needs_plate = model.needs_plate();
+        // At the governor's last level, every second frame takes the latest matte instead of a new one.
+        let skipping = self.governor.as_ref().is_some_and(|g| g.level().skip);
+        if !needs_plate
+            && skipping
+            && std::mem::take(&mut self.reuse_next)
+            && let Some(last) = self.last_matte.as_ref()
+        {
+            matte.clone_from(last);
+            matte.seq = frame.seq;
+            (matte.infer_ms, matte.model_ms) = (0.0, 0.0);
+            if let Some((status, _, _)) = plate {
+                shared.update_status(|s| s.plate = status);
+            }
+            let restart = std::mem::take(&mut self.restart);
+            self.reused = true;
+            return Ok(Some(Matted { frame, matte, restart }));
+        }
         if needs_plate && shared.fanout.has_private() {
             veil(&frame, &mut matte);
         } else if needs_plate {
@@ -206,8 +284,75 @@ impl Inferring {
         let restart = std::mem::take(&mut self.restart);
         if !needs_plate {
             shared.stats.record_infer(matte.infer_ms, matte.model_ms);
+            self.steer(shared, &matte);
         }
         Ok(Some(Matted { frame, matte, restart }))
+    }
+
+    /// Feeds the governor one matted frame's cost and applies the level it picks.
+    fn steer(&mut self, shared: &Shared, matte: &Matte) {
+        let (Some(governor), Some(model)) = (self.governor.as_mut(), self.model.as_mut()) else { return };
+        if governor.level().skip {
+            self.reuse_next = true;
+            self.last_matte.get_or_insert_with(Matte::default).clone_from(matte);
+        }
+        // A model being swapped in: its costs are not this one's.
+        if self.swap.is_some() {
+            return;
+        }
+        if let Some(level) = governor.observe(matte.infer_ms) {
+            model.set_work(level.work);
+            let status = governor.status(model.kind());
+            tracing::info!("hold frame rate: {} ({} fps)", status.label, status.target_fps);
+            shared.update_status(|s| s.governor = Some(status));
+            if level.int8 != self.running_int8 {
+                self.start_swap(shared, level.int8);
+            }
+        }
+    }
+
+    /// Opens the model at the other precision on a loader thread.
+    fn start_swap(&mut self, shared: &Shared, int8: bool) {
+        let mut choice = shared.status.lock().expect("status lock").model.clone();
+        choice.precision = if int8 { Precision::Int8 } else { Precision::Fp32 };
+        let (tx, done) = bounded(1);
+        let spawned = std::thread::Builder::new().name("model-loader".into()).spawn(move || {
+            let _ = tx.send(choice.open());
+        });
+        match spawned {
+            Ok(handle) => {
+                self.loaders.push(handle);
+                self.swap = Some(Swap { int8, done });
+            }
+            Err(err) => tracing::warn!("hold frame rate: could not start a model loader ({err})"),
+        }
+    }
+
+    /// The swapped model, once open: it takes over at the governor's level.
+    fn take_swap(&mut self, shared: &Shared) {
+        let Some(swap) = &self.swap else { return };
+        let Ok(opened) = swap.done.try_recv() else { return };
+        let int8 = swap.int8;
+        self.swap = None;
+        match opened {
+            Ok((matter, precision)) => {
+                let options = self.keeper.as_ref().map_or_else(PlateOptions::default, |(_, s)| plate_options(s));
+                let mut model = PlatedMatter::new(matter, self.plate.clone(), options);
+                if let Some(governor) = &self.governor {
+                    model.set_work(governor.level().work);
+                }
+                let provider = model.provider().clone();
+                self.model = Some(model);
+                self.running_int8 = int8;
+                self.restart = true;
+                shared.update_status(|status| {
+                    status.precision = Some(precision);
+                    status.provider = Some(provider);
+                });
+            }
+            // The float model keeps running at the governor's resolution.
+            Err(reason) => tracing::warn!("hold frame rate: the other precision did not load: {reason}"),
+        }
     }
 
     /// With plate keeping (the live engine): one look at the status before the frame (the window reads it
@@ -249,6 +394,36 @@ impl Inferring {
         shared.update_status(|status| status.model_state = ModelState::Failed(err.to_string()));
         Ok(None)
     }
+}
+
+/// The governor for the model the status names, when "Hold frame rate" is on for it; the first level is
+/// applied at once (the user's own setting).
+/// `reloadable`: the engine loaded this model from the user's choice, so it may load the INT8 file instead.
+fn start_governor(shared: &Shared, model: &mut PlatedMatter, frame: &Frame, reloadable: bool) -> Option<Governor> {
+    let (choice, source_fps, precision) = {
+        let status = shared.status.lock().expect("status lock");
+        (status.model.clone(), status.source_info.as_ref().map(|info| info.fps), status.precision)
+    };
+    if !choice.hold_rate.enabled {
+        shared.update_status(|s| s.governor = None);
+        return None;
+    }
+    let ratio = (choice.downsample_ratio > 0.0).then_some(choice.downsample_ratio);
+    let int8_step = reloadable
+        && precision == Some(Precision::Fp32)
+        && !crate::infer::cuda_possible(choice.provider)
+        && choice.int8_available();
+    let levels = ladder(model.kind(), choice.ref_size, ratio, (frame.width, frame.height), int8_step);
+    let target = if choice.hold_rate.target_fps > 0.0 {
+        f64::from(choice.hold_rate.target_fps)
+    } else {
+        source_fps.filter(|fps| fps.is_finite() && *fps > 0.0).unwrap_or(30.0)
+    };
+    let governor = Governor::new(levels, target);
+    model.set_work(governor.level().work);
+    let status = governor.status(model.kind());
+    shared.update_status(|s| s.governor = Some(status));
+    Some(governor)
 }
 
 fn plate_options(settings: &PlateSettings) -> PlateOptions {

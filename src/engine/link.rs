@@ -52,6 +52,14 @@ impl<T> LinkOut<T> {
             Self::Channel(tx) => tx.send(value).map(|()| None).map_err(|err| err.0),
         }
     }
+
+    /// Values sent and not yet taken by the next stage.
+    pub fn waiting(&self) -> usize {
+        match self {
+            Self::Latest(slot) => slot.is_full() as usize,
+            Self::Channel(tx) => tx.len(),
+        }
+    }
 }
 
 /// Dropping the sending end (a stage that ended, or panicked) tells the next stage: it finishes what it

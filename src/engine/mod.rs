@@ -14,6 +14,7 @@ pub mod choice;
 mod compose;
 mod config;
 pub mod fanout;
+pub mod governor;
 mod infer;
 mod link;
 pub mod plate;
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-pub use choice::{CameraMode, ModelChoice, SourceChoice};
+pub use choice::{CameraMode, HoldRate, ModelChoice, SourceChoice};
 pub use config::{CompositorSetup, EngineConfig, ModelInput, Notify, PlateSetup, SourceInput};
 pub use fanout::{Delivery, Received, Subscription};
 pub use plate::{PlatePhase, PlateSettings, PlateStatus};
@@ -43,7 +44,7 @@ use crate::composite::CompositeSettings;
 use crate::compositor::CompositorError;
 use crate::filter::temporal::TemporalMode;
 use crate::frame::{Matte, Output};
-use crate::infer::{InferError, Matter, ProviderInUse};
+use crate::infer::{InferError, Matter, Precision, ProviderInUse};
 use crate::latest::LatestSlot;
 use crate::sink::SinkError;
 use crate::source::{SourceError, SourceInfo};
@@ -120,7 +121,7 @@ pub(crate) struct Shared {
     writer_waiting: AtomicBool,
     pub fanout: fanout::Fanout,
     source_choice: LatestSlot<SourceChoice>,
-    model_loaded: LatestSlot<(u64, Box<dyn Matter>)>,
+    model_loaded: LatestSlot<(u64, Box<dyn Matter>, Precision)>,
     model_generation: AtomicU64,
     temporal: LatestSlot<TemporalMode>,
     plate_settings: LatestSlot<PlateSettings>,
@@ -184,6 +185,7 @@ fn initial_status(
     model: &ModelInput,
     temporal: TemporalMode,
     composite: &CompositeSettings,
+    hold_rate: Option<HoldRate>,
 ) -> EngineStatus {
     let (source_choice, source_info) = match source {
         SourceInput::Live(choice) => (choice.clone(), None),
@@ -196,7 +198,8 @@ fn initial_status(
         ModelInput::Load(choice) => (choice.clone(), None),
         ModelInput::Opened(matters) => {
             let first = matters.first().expect("at least one model session");
-            (ModelChoice { kind: first.kind(), ..ModelChoice::default() }, Some(first.provider().clone()))
+            let hold_rate = hold_rate.unwrap_or(HoldRate { enabled: false, ..HoldRate::default() });
+            (ModelChoice { kind: first.kind(), hold_rate, ..ModelChoice::default() }, Some(first.provider().clone()))
         }
     };
     EngineStatus {
@@ -206,6 +209,8 @@ fn initial_status(
         model: model_choice,
         model_state: if provider.is_some() { ModelState::Ready } else { ModelState::Loading },
         provider,
+        precision: None,
+        governor: None,
         temporal,
         plate: PlateStatus::default(),
         needs_plate: false,
@@ -266,13 +271,24 @@ pub struct Engine {
 
 impl Engine {
     pub fn start(config: EngineConfig) -> Self {
-        let EngineConfig { source, model, temporal, composite, compositor, plate, writer, max_frames, notify } = config;
+        let EngineConfig {
+            source,
+            model,
+            temporal,
+            composite,
+            compositor,
+            plate,
+            writer,
+            max_frames,
+            notify,
+            hold_rate,
+        } = config;
         let source_info = match &source {
             SourceInput::Live(_) => None,
             SourceInput::File(source) => Some(source.info().clone()),
         };
         let live = matches!(source, SourceInput::Live(_)) || source_info.as_ref().is_some_and(|info| info.live);
-        let status = initial_status(&source, &model, temporal, &composite);
+        let status = initial_status(&source, &model, temporal, &composite, hold_rate);
         let shared = Arc::new(Shared {
             stats: EngineStats::default(),
             status: Mutex::new(status),
@@ -371,10 +387,10 @@ impl Engine {
         let s = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new().name("model-loader".into()).spawn(move || {
             match choice.open() {
-                Ok(matter) => {
+                Ok((matter, precision)) => {
                     // A newer choice made meanwhile wins: this one is dropped unused.
                     if s.model_generation.load(Ordering::SeqCst) == generation {
-                        s.model_loaded.put((generation, matter));
+                        s.model_loaded.put((generation, matter, precision));
                     }
                 }
                 Err(reason) if s.model_generation.load(Ordering::SeqCst) == generation => {

@@ -4,10 +4,11 @@
 use std::time::Instant;
 
 use super::choice::{ModelChoice, SourceChoice};
+pub use super::governor::GovernorStatus;
 use super::plate::PlateStatus;
 use crate::composite::CompositeSettings;
 use crate::filter::temporal::TemporalMode;
-use crate::infer::ProviderInUse;
+use crate::infer::{Precision, ProviderInUse};
 use crate::source::SourceInfo;
 
 /// What the capture side is doing.
@@ -46,6 +47,11 @@ pub struct EngineStatus {
     pub model_state: ModelState,
     /// The provider the running model is on, with why it is not the requested one.
     pub provider: Option<ProviderInUse>,
+    /// The precision the running model's file has (`None` before one runs, or for a model the caller
+    /// opened).
+    pub precision: Option<Precision>,
+    /// "Hold frame rate": the level the governor runs the model at, while it is on.
+    pub governor: Option<GovernorStatus>,
     pub temporal: TemporalMode,
     pub plate: PlateStatus,
     /// BGMv2 is loaded but has no plate yet: frames are shown unmatted.

@@ -87,6 +87,39 @@ impl std::fmt::Display for ProviderInUse {
     }
 }
 
+/// Which of a model's files runs: the float original or its INT8 quantisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// INT8 on a CPU when its file is present and verified, float on CUDA (ONNX Runtime's CUDA provider
+    /// runs quantised convolutions slower than float ones).
+    #[default]
+    Auto,
+    Fp32,
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fp32 => "fp32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether a session asked for with `provider` may run on CUDA (compiled in and not refused).
+pub fn cuda_possible(provider: ProviderRequest) -> bool {
+    cfg!(feature = "cuda") && provider != ProviderRequest::Cpu
+}
+
 /// The matting models the app knows how to drive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -139,6 +172,24 @@ pub struct MatterOptions {
     pub downsample_ratio: Option<f32>,
 }
 
+/// How much work a model does on a frame, as the frame-rate governor sets it; `None` keeps the setting.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Work {
+    /// MODNet: the shorter side of the model input.
+    pub ref_size: Option<u32>,
+    /// RVM: the downsample ratio.
+    pub downsample_ratio: Option<f32>,
+    /// The work relative to the user's setting (1 at the governor's first level): what the test stand-in
+    /// scales its delay by.
+    pub cost_fraction: f32,
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        Self { ref_size: None, downsample_ratio: None, cost_fraction: 1.0 }
+    }
+}
+
 /// One frame in, alpha (and maybe foreground) out.
 pub trait Matter: Send {
     /// Mattes `frame` into `out`, reusing `out`'s buffers.
@@ -151,6 +202,9 @@ pub trait Matter: Send {
     fn run_model_only(&mut self) -> Result<(), InferError>;
     /// Forgets temporal state (recurrent models), e.g. after a cut or a source change.
     fn reset(&mut self);
+    /// Does more or less work a frame from the next frame on (the frame-rate governor); a model without
+    /// such a setting ignores it.
+    fn set_work(&mut self, _work: Work) {}
     fn kind(&self) -> ModelKind;
     fn provider(&self) -> &ProviderInUse;
 }
@@ -190,8 +244,7 @@ pub fn check_sessions(kind: ModelKind, sessions: usize) -> Result<(), InferError
 /// time best; RVM and BGMv2 cannot be split.
 pub fn default_sessions(kind: ModelKind, provider: ProviderRequest, threads: usize) -> usize {
     let threads = resolve_threads(threads);
-    let cuda_possible = cfg!(feature = "cuda") && provider != ProviderRequest::Cpu;
-    if kind.frame_dependency().is_none() && !cuda_possible && threads >= 2 { 2 } else { 1 }
+    if kind.frame_dependency().is_none() && !cuda_possible(provider) && threads >= 2 { 2 } else { 1 }
 }
 
 /// `sessions` sessions of `kind` sharing `options.session.threads` intra-op threads between them (at least

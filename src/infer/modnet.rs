@@ -148,6 +148,15 @@ impl Matter for Modnet {
 
     fn reset(&mut self) {}
 
+    fn set_work(&mut self, work: super::Work) {
+        if let Some(size) = work.ref_size
+            && size != self.ref_size
+        {
+            self.ref_size = size;
+            self.buffers = None;
+        }
+    }
+
     fn kind(&self) -> ModelKind {
         ModelKind::Modnet
     }

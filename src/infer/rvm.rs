@@ -205,6 +205,13 @@ impl Matter for Rvm {
         self.run(width, height)
     }
 
+    fn set_work(&mut self, work: super::Work) {
+        // A new ratio rebuilds the buffers and starts the recurrent state afresh (its shapes follow it).
+        if work.downsample_ratio.is_some() {
+            self.downsample_ratio = work.downsample_ratio;
+        }
+    }
+
     fn reset(&mut self) {
         if let Some(buffers) = self.buffers.as_mut() {
             buffers.recurrent = None;

@@ -6,9 +6,11 @@
 //! The tests choose it directly, or for a whole process with `MATTECAM_TEST_MATTER_DELAY_MS` (any model
 //! asked for is then this one, taking that many milliseconds a frame).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{InferError, Matter, ModelKind, ProviderInUse};
+use super::{InferError, Matter, ModelKind, ProviderInUse, Work};
 use crate::frame::{Frame, Matte};
 
 /// The variable that makes every model a [`SyntheticMatter`] with this delay, in milliseconds.
@@ -22,14 +24,42 @@ const PERSON: [u8; 3] = [240, 200, 160];
 
 pub struct SyntheticMatter {
     kind: ModelKind,
-    delay: Duration,
+    /// Microseconds a frame at full work; shared, so a test can make the model slower mid-run.
+    delay_us: Arc<AtomicU64>,
+    /// The work asked for ([`Work::cost_fraction`]): the delay scales with it, as a real model's time
+    /// scales with its input size.
+    work_fraction: f64,
+    /// A fixed factor on the delay (the stand-in's "INT8 file" is faster).
+    cost_factor: f64,
     provider: ProviderInUse,
 }
 
 impl SyntheticMatter {
     /// Stands in for `kind`, taking `delay` a frame.
     pub fn new(kind: ModelKind, delay: Duration) -> Self {
-        Self { kind, delay, provider: ProviderInUse::cpu(Some("test matter".into())) }
+        Self::with_shared_delay(kind, Arc::new(AtomicU64::new(delay.as_micros() as u64)))
+    }
+
+    /// Takes the microseconds in `delay_us` a frame (at full work), read afresh for each frame.
+    pub fn with_shared_delay(kind: ModelKind, delay_us: Arc<AtomicU64>) -> Self {
+        Self {
+            kind,
+            delay_us,
+            work_fraction: 1.0,
+            cost_factor: 1.0,
+            provider: ProviderInUse::cpu(Some("test matter".into())),
+        }
+    }
+
+    /// Takes `factor` times as long.
+    pub fn with_cost_factor(mut self, factor: f64) -> Self {
+        self.cost_factor = factor;
+        self
+    }
+
+    fn delay(&self) -> Duration {
+        let us = self.delay_us.load(Ordering::SeqCst) as f64 * self.work_fraction * self.cost_factor;
+        Duration::from_secs_f64(us * 1e-6)
     }
 
     /// The stand-in [`DELAY_ENV`] asks for, if it is set.
@@ -53,7 +83,8 @@ impl SyntheticMatter {
 impl Matter for SyntheticMatter {
     fn infer(&mut self, frame: &Frame, out: &mut Matte) -> Result<(), InferError> {
         let started = Instant::now();
-        std::thread::sleep(self.delay);
+        let delay = self.delay();
+        std::thread::sleep(delay);
         let (w, h) = ((frame.width / 2).max(1), (frame.height / 2).max(1));
         out.seq = frame.seq;
         (out.width, out.height) = (w, h);
@@ -66,16 +97,20 @@ impl Matter for SyntheticMatter {
         }
         out.foreground = None;
         out.infer_ms = started.elapsed().as_secs_f64() * 1000.0;
-        out.model_ms = self.delay.as_secs_f64() * 1000.0;
+        out.model_ms = delay.as_secs_f64() * 1000.0;
         Ok(())
     }
 
     fn run_model_only(&mut self) -> Result<(), InferError> {
-        std::thread::sleep(self.delay);
+        std::thread::sleep(self.delay());
         Ok(())
     }
 
     fn reset(&mut self) {}
+
+    fn set_work(&mut self, work: Work) {
+        self.work_fraction = f64::from(work.cost_fraction);
+    }
 
     fn kind(&self) -> ModelKind {
         self.kind

@@ -149,6 +149,10 @@ impl Matter for PlatedMatter {
         self.previous_size = (0, 0);
     }
 
+    fn set_work(&mut self, work: crate::infer::Work) {
+        self.inner.set_work(work);
+    }
+
     fn kind(&self) -> ModelKind {
         self.inner.kind()
     }

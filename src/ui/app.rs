@@ -150,6 +150,7 @@ impl MatteApp {
             writer: None,
             max_frames: None,
             notify: Arc::new(move || ctx.request_repaint()),
+            hold_rate: None,
         });
         let screen = engine.subscribe_screen();
         let virtual_camera =
@@ -598,11 +599,10 @@ impl eframe::App for MatteApp {
             let texture = self.presenter.as_ref().and_then(Presenter::texture);
             let picture = viewport_ui(ui, texture, status.is_busy());
             if self.settings.show_stats {
-                let provider = status.provider.as_ref().map_or_else(|| "loading".to_string(), |p| p.to_string());
                 egui::Area::new(egui::Id::unique("stats-overlay"))
                     .fixed_pos(picture.left_top() + egui::vec2(8.0, 8.0))
                     .show(&ctx, |ui| {
-                        overlay_frame(ui).show(ui, |ui| stats_ui(ui, &stats, &provider));
+                        overlay_frame(ui).show(ui, |ui| stats_ui(ui, &stats, &status));
                     });
             }
             if let RecordingView::Running(recorder) = &recording {

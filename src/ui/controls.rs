@@ -12,7 +12,7 @@ use crate::engine::{
     CameraMode, EngineStatus, ModelChoice, ModelState, PlatePhase, PlateSettings, SourceChoice, SourceState,
 };
 use crate::filter::temporal::TemporalMode;
-use crate::infer::{ModelKind, ProviderRequest};
+use crate::infer::{ModelKind, Precision, ProviderRequest};
 use crate::paths::display;
 use crate::record::RecorderStatus;
 use crate::record::live::RecordingView;
@@ -173,6 +173,26 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, comm
             ui.selectable_value(&mut model.provider, provider, provider_text(provider));
         }
     });
+    ComboBox::from_label("Precision").selected_text(precision_text(model.precision)).show_ui(ui, |ui| {
+        for precision in [Precision::Auto, Precision::Fp32, Precision::Int8] {
+            ui.selectable_value(&mut model.precision, precision, precision_text(precision));
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut model.hold_rate.enabled, "Hold frame rate").on_hover_text(
+            "Step the model's work down (RVM's ratio, MODNet's size, then matting every second frame) while it cannot keep up, and back up when it can",
+        );
+        if model.hold_rate.enabled {
+            let camera = model.hold_rate.target_fps <= 0.0;
+            let text = if camera { "Source's rate".to_string() } else { format!("{} fps", model.hold_rate.target_fps) };
+            ComboBox::from_label("Hold at").selected_text(text).show_ui(ui, |ui| {
+                ui.selectable_value(&mut model.hold_rate.target_fps, 0.0, "Source's rate");
+                for fps in HOLD_RATES {
+                    ui.selectable_value(&mut model.hold_rate.target_fps, fps, format!("{fps} fps"));
+                }
+            });
+        }
+    });
     if model != settings.model {
         commands.push(Command::SetModel(model));
     }
@@ -189,7 +209,8 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, comm
         ModelState::Ready => {}
     }
     if let Some(provider) = &status.provider {
-        ui.label(format!("Running on: {provider}"));
+        let precision = status.precision.map_or_else(String::new, |p| format!(", {p}"));
+        ui.label(format!("Running on: {provider}{precision}"));
     }
     let mut temporal = settings.temporal;
     ui.horizontal(|ui| {
@@ -205,6 +226,17 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, comm
     });
     if temporal != settings.temporal {
         commands.push(Command::SetTemporal(temporal));
+    }
+}
+
+/// The set rates "Hold frame rate" offers besides the source's own.
+const HOLD_RATES: [f32; 4] = [15.0, 24.0, 25.0, 30.0];
+
+fn precision_text(precision: Precision) -> &'static str {
+    match precision {
+        Precision::Auto => "Auto (INT8 on a CPU)",
+        Precision::Fp32 => "FP32",
+        Precision::Int8 => "INT8",
     }
 }
 

@@ -4,9 +4,10 @@
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, Vec2};
 
 use super::command::SHORTCUTS;
-use crate::engine::StatsView;
+use crate::engine::{EngineStatus, StatsView};
 
-pub fn stats_ui(ui: &mut Ui, stats: &StatsView, provider: &str) {
+pub fn stats_ui(ui: &mut Ui, stats: &StatsView, status: &EngineStatus) {
+    let provider = status.provider.as_ref().map_or_else(|| "loading".to_string(), |p| p.to_string());
     egui::Grid::new("stats").num_columns(2).spacing([12.0, 2.0]).show(ui, |ui| {
         let mut row = |name: &str, value: String| {
             ui.label(name);
@@ -27,7 +28,17 @@ pub fn stats_ui(ui: &mut Ui, stats: &StatsView, provider: &str) {
                 stats.dropped_before_screen
             ),
         );
-        row("Provider", provider.to_string());
+        row("Provider", provider);
+        let precision = status.precision.map_or_else(String::new, |p| format!(" {p}"));
+        row("Model", format!("{}{precision}", status.model.kind.title()));
+        if let Some(governor) = &status.governor {
+            let step = if governor.level == 0 {
+                "as set".to_string()
+            } else {
+                format!("step {} of {}", governor.level, governor.levels - 1)
+            };
+            row("Hold rate", format!("{:.0} fps: {} ({step})", governor.target_fps, governor.label));
+        }
     });
     frame_time_plot(ui, stats);
 }

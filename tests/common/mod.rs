@@ -112,6 +112,7 @@ pub fn file_engine(
     use mattecam::engine::{CompositorSetup, Engine, EngineConfig, ModelInput, SinkWriter, SourceInput};
     let compositor = Box::new(mattecam::composite::CpuCompositor::new(composite.clone()).expect("CPU compositor"));
     Engine::start(EngineConfig {
+        hold_rate: None,
         source: SourceInput::File(source),
         model: ModelInput::Opened(matters),
         temporal,
