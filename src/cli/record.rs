@@ -164,7 +164,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
         );
         let status = engine.status();
-        let distinct = report.frames_written.saturating_sub(report.frames_repeated);
+        // Written frames are the distinct pictures; repeats fill the constant-rate slots between them.
+        let distinct = report.frames_written;
         let distinct_fps = if report.duration_s > 0.0 { distinct as f64 / report.duration_s } else { 0.0 };
         let precision = status.precision.map_or_else(String::new, |p| format!(" {p}"));
         match &status.governor {

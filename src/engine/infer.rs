@@ -97,8 +97,12 @@ struct Inferring {
     last_matte: Option<Matte>,
     /// The frame just returned took `last_matte`.
     reused: bool,
+    /// The precision of the model the user's choice loaded (`None` for a model the caller opened).
+    loaded_precision: Option<Precision>,
     /// The governor switched the model to its INT8 file.
     running_int8: bool,
+    /// A switch to start on the next turn (back to float when the governor starts over).
+    swap_next: Option<bool>,
     /// The model's other precision, being opened for the governor.
     swap: Option<Swap>,
     /// Threads that opened (or open) a swapped model: joined when the stage ends.
@@ -137,7 +141,9 @@ impl Inferring {
             live,
             governor: None,
             govern: live,
+            loaded_precision: None,
             running_int8: false,
+            swap_next: None,
             swap: None,
             loaders: Vec::new(),
             reuse_next: false,
@@ -157,11 +163,16 @@ impl Inferring {
             self.restart = true;
             self.govern = self.live;
             self.swap = None;
+            self.loaded_precision = Some(precision);
+            self.running_int8 = false;
             shared.update_status(|status| {
                 status.model_state = ModelState::Ready;
                 status.provider = Some(provider);
                 status.precision = Some(precision);
             });
+        }
+        if let Some(int8) = self.swap_next.take() {
+            self.start_swap(shared, int8);
         }
         self.take_swap(shared);
         let Some((keeper, settings)) = &mut self.keeper else { return };
@@ -219,8 +230,12 @@ impl Inferring {
         }
         self.last_size = Some((frame.width, frame.height));
         if std::mem::take(&mut self.govern) {
-            self.governor = start_governor(shared, model, &frame, !self.fixed);
-            self.running_int8 = false;
+            let reloadable = if self.fixed { None } else { self.loaded_precision };
+            self.governor = start_governor(shared, model, &frame, reloadable);
+            // Starting over (a new frame size): the first level is the float model.
+            if self.running_int8 && self.governor.as_ref().is_some_and(|g| !g.level().int8) {
+                self.swap_next = Some(false);
+            }
             self.reuse_next = false;
         }
         let mut matte = shared.spent_mattes.1.try_recv().unwrap_or_default();
@@ -398,21 +413,25 @@ impl Inferring {
 
 /// The governor for the model the status names, when "Hold frame rate" is on for it; the first level is
 /// applied at once (the user's own setting).
-/// `reloadable`: the engine loaded this model from the user's choice, so it may load the INT8 file instead.
-fn start_governor(shared: &Shared, model: &mut PlatedMatter, frame: &Frame, reloadable: bool) -> Option<Governor> {
-    let (choice, source_fps, precision) = {
+/// `loaded`: the precision the engine loaded this model at from the user's choice (`None`: the caller
+/// opened it, so no other file can be loaded); a float one may be swapped for its INT8 file.
+fn start_governor(
+    shared: &Shared,
+    model: &mut PlatedMatter,
+    frame: &Frame,
+    loaded: Option<Precision>,
+) -> Option<Governor> {
+    let (choice, source_fps) = {
         let status = shared.status.lock().expect("status lock");
-        (status.model.clone(), status.source_info.as_ref().map(|info| info.fps), status.precision)
+        (status.model.clone(), status.source_info.as_ref().map(|info| info.fps))
     };
     if !choice.hold_rate.enabled {
         shared.update_status(|s| s.governor = None);
         return None;
     }
     let ratio = (choice.downsample_ratio > 0.0).then_some(choice.downsample_ratio);
-    let int8_step = reloadable
-        && precision == Some(Precision::Fp32)
-        && !crate::infer::cuda_possible(choice.provider)
-        && choice.int8_available();
+    let int8_step =
+        loaded == Some(Precision::Fp32) && !crate::infer::cuda_possible(choice.provider) && choice.int8_available();
     let levels = ladder(model.kind(), choice.ref_size, ratio, (frame.width, frame.height), int8_step);
     let target = if choice.hold_rate.target_fps > 0.0 {
         f64::from(choice.hold_rate.target_fps)

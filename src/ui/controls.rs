@@ -185,7 +185,7 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, comm
         if model.hold_rate.enabled {
             let camera = model.hold_rate.target_fps <= 0.0;
             let text = if camera { "Source's rate".to_string() } else { format!("{} fps", model.hold_rate.target_fps) };
-            ComboBox::from_label("Hold at").selected_text(text).show_ui(ui, |ui| {
+            ComboBox::from_label("target").selected_text(text).show_ui(ui, |ui| {
                 ui.selectable_value(&mut model.hold_rate.target_fps, 0.0, "Source's rate");
                 for fps in HOLD_RATES {
                     ui.selectable_value(&mut model.hold_rate.target_fps, fps, format!("{fps} fps"));
