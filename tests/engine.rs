@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, CpuCompositor, Picture};
 use mattecam::engine::{
-    CompositorSetup, Delivery, Engine, EngineConfig, EngineStatus, ModelChoice, ModelInput, ModelState, PlateRequest,
-    PlateSettings, PlateSetup, Received, SourceChoice, SourceInput, SourceState, Subscription,
+    CompositorSetup, Delivery, Engine, EngineConfig, ModelChoice, ModelInput, ModelState, PlateRequest, PlateSettings,
+    PlateSetup, Received, SourceChoice, SourceInput, SourceState, Subscription,
 };
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::frame::{Frame, Matte};
@@ -40,18 +40,6 @@ fn live(source: SourceChoice, delay_ms: u64, temporal: TemporalMode) -> Engine {
     config.model = ModelInput::Opened(stand_in(delay_ms));
     config.compositor = CompositorSetup::Kind(CompositorKind::Cpu);
     Engine::start(config)
-}
-
-fn wait_for(engine: &Engine, what: &str, done: impl Fn(&EngineStatus) -> bool) -> EngineStatus {
-    let started = Instant::now();
-    loop {
-        let status = engine.status();
-        if done(&status) {
-            return status;
-        }
-        assert!(started.elapsed() < PATIENCE, "timed out waiting for {what}; status: {status:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn next_frame(subscription: &Subscription) -> Arc<mattecam::frame::Output> {

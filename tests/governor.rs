@@ -3,6 +3,8 @@
 //! governor decides on the stand-in's own cost per frame, never on how fast this machine is; the waits
 //! below only guard against hanging.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +16,8 @@ use mattecam::engine::{
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::infer::ModelKind;
 use mattecam::infer::synthetic::SyntheticMatter;
+
+use common::wait_for;
 
 const PATIENCE: Duration = Duration::from_secs(180);
 
@@ -28,18 +32,6 @@ fn governed(delay_us: &Arc<AtomicU64>) -> Engine {
     config.compositor = CompositorSetup::Kind(CompositorKind::Cpu);
     config.hold_rate = Some(HoldRate { enabled: true, target_fps: 20.0 });
     Engine::start(config)
-}
-
-fn wait_for(engine: &Engine, what: &str, done: impl Fn(&EngineStatus) -> bool) -> EngineStatus {
-    let started = Instant::now();
-    loop {
-        let status = engine.status();
-        if done(&status) {
-            return status;
-        }
-        assert!(started.elapsed() < PATIENCE, "timed out waiting for {what}; status: {:?}", status.governor);
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn level(status: &EngineStatus) -> usize {

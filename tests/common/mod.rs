@@ -176,3 +176,23 @@ pub fn home_like_checkout(home: &std::path::Path) {
     }
     std::os::unix::fs::symlink("libonnxruntime.so.1.31.1", cpu.join("libonnxruntime.so")).unwrap();
 }
+
+/// Waits for a condition on an engine's status, with a guard against hanging (not a bound on speed).
+pub fn wait_for(
+    engine: &mattecam::engine::Engine,
+    what: &str,
+    done: impl Fn(&mattecam::engine::EngineStatus) -> bool,
+) -> mattecam::engine::EngineStatus {
+    let started = std::time::Instant::now();
+    loop {
+        let status = engine.status();
+        if done(&status) {
+            return status;
+        }
+        assert!(started.elapsed() < WAIT_PATIENCE, "timed out waiting for {what}; status: {status:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// How long [`wait_for`] waits before it calls the engine stuck.
+pub const WAIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(180);
