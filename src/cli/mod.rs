@@ -213,7 +213,7 @@ pub struct LiveModelArgs {
     /// verified it, float on CUDA.
     #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
-    /// Do not step the model's work (RVM's ratio, MODNet's size, then matting every second frame) to
+    /// Do not step the model's work (RVM's ratio, MODNet's size, its INT8 file, then matting every second frame) to
     /// hold the frame rate.
     #[arg(long)]
     pub no_hold_rate: bool,

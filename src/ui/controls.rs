@@ -180,7 +180,7 @@ pub fn model_ui(ui: &mut Ui, settings: &AppSettings, status: &EngineStatus, comm
     });
     ui.horizontal(|ui| {
         ui.checkbox(&mut model.hold_rate.enabled, "Hold frame rate").on_hover_text(
-            "Step the model's work down (RVM's ratio, MODNet's size, then matting every second frame) while it cannot keep up, and back up when it can",
+            "Step the model's work down (RVM's ratio, MODNet's size, its INT8 file, then matting every second frame) while it cannot keep up, and back up when it can",
         );
         if model.hold_rate.enabled {
             let camera = model.hold_rate.target_fps <= 0.0;
