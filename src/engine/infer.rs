@@ -19,8 +19,9 @@ use crate::plate::{Plate, PlateOptions, PlatedMatter};
 
 /// How long the stage waits for a frame before it looks at its inputs again.
 const POLL: Duration = Duration::from_millis(50);
-/// The longest a reused matte waits for the compositor to take the frame before it.
-const REUSE_WAIT: Duration = Duration::from_millis(100);
+/// The longest a reused matte waits for the compositor to take the frame before it (a bound for a stuck
+/// compositor; one takes a frame in milliseconds).
+const REUSE_WAIT: Duration = Duration::from_millis(500);
 
 /// A matted frame on its way to the compositor.
 pub struct Matted {
