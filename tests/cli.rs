@@ -181,6 +181,13 @@ fn a_video_that_breaks_mid_stream_keeps_only_an_incomplete_output() {
 #[test]
 fn missing_corrupt_and_wrong_models_are_refused() {
     let dir = tempfile::tempdir().unwrap();
+    // A home of its own: the files named here are recorded as the user's models on first use, and that
+    // record must not be the checkout's.
+    let home = dir.path().join("home");
+    home_like_checkout(&home);
+    std::fs::create_dir(home.join("assets")).unwrap();
+    std::os::unix::fs::symlink(fetched("assets/demovideo.mp4"), home.join("assets/demovideo.mp4")).unwrap();
+    let home_env = [("MATTECAM_HOME", home.to_str().unwrap())];
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("o.mp4");
@@ -188,7 +195,7 @@ fn missing_corrupt_and_wrong_models_are_refused() {
     let missing = dir.path().join("gone.onnx");
     assert_refused(
         &["process", "demo", "-o", out, "--model-file", missing.to_str().unwrap()],
-        &[],
+        &home_env,
         &out_dir,
         &["gone.onnx", "make setup"],
     );
@@ -196,7 +203,7 @@ fn missing_corrupt_and_wrong_models_are_refused() {
     std::fs::write(&corrupt, b"\x08\x07garbage that is not a protobuf model").unwrap();
     assert_refused(
         &["process", "demo", "-o", out, "--model-file", corrupt.to_str().unwrap()],
-        &[],
+        &home_env,
         &out_dir,
         &["broken.onnx", "not a loadable ONNX model"],
     );
@@ -211,7 +218,7 @@ fn missing_corrupt_and_wrong_models_are_refused() {
             "--model-file",
             fetched("models/modnet.onnx").to_str().unwrap(),
         ],
-        &[],
+        &home_env,
         &out_dir,
         &["modnet.onnx", "not a RVM model", "choose the matching --model"],
     );
