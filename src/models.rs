@@ -232,7 +232,7 @@ pub fn resolve_model_file(
         }
         Precision::Auto => {
             let verified = match &expected {
-                Some(sha256) => sha256_file(&int8).is_ok_and(|actual| &actual == sha256),
+                Some(sha256) => status_of(&int8, sha256) == FileStatus::Verified,
                 None => int8.is_file(),
             };
             if verified {
@@ -297,22 +297,17 @@ pub fn record_user_model(model: &Path, accept: bool) -> Result<RecordOutcome, Ma
     Ok(outcome)
 }
 
-/// A file setup makes (fetched, or quantised from a fetched one) and the sha256 it must have.
-struct SetupFile {
-    sha256: String,
-}
-
-/// The setup file `path` is, if it is one: a fetched model or its INT8 version.
-fn fetched_entry(path: &Path) -> Option<SetupFile> {
+/// The sha256 `path` must have when it is a file setup makes: a fetched model or its INT8 version.
+fn fetched_sha256(path: &Path) -> Option<String> {
     let entries = load_manifest().ok()?;
     let dir = crate::paths::models_dir();
     let wanted = std::fs::canonicalize(path).ok()?;
     let is = |file: &str| std::fs::canonicalize(dir.join(file)).ok().as_ref() == Some(&wanted);
     entries.into_iter().find_map(|e| {
         if is(&e.file) {
-            return Some(SetupFile { sha256: e.sha256 });
+            return Some(e.sha256);
         }
-        e.int8.filter(|int8| is(&int8.file)).map(|int8| SetupFile { sha256: int8.sha256 })
+        e.int8.filter(|int8| is(&int8.file)).map(|int8| int8.sha256)
     })
 }
 
@@ -332,13 +327,11 @@ pub fn check_model_file(path: &Path) -> Result<Option<String>, ManifestError> {
         // Loading it reports the missing file.
         return Ok(None);
     }
-    if let Some(entry) = fetched_entry(path) {
-        return match status_of(path, &entry.sha256) {
-            FileStatus::Mismatch { actual_sha256 } => Err(ManifestError::FetchedChanged {
-                path: path.to_path_buf(),
-                expected: entry.sha256,
-                actual: actual_sha256,
-            }),
+    if let Some(expected) = fetched_sha256(path) {
+        return match status_of(path, &expected) {
+            FileStatus::Mismatch { actual_sha256 } => {
+                Err(ManifestError::FetchedChanged { path: path.to_path_buf(), expected, actual: actual_sha256 })
+            }
             FileStatus::Verified | FileStatus::Missing => Ok(None),
         };
     }
@@ -355,13 +348,9 @@ pub fn check_model_file(path: &Path) -> Result<Option<String>, ManifestError> {
 
 /// `mattecam models --accept PATH`: the user replaced a model file on purpose; its new sha256 is recorded.
 pub fn accept_user_model(path: &Path) -> Result<RecordOutcome, ManifestError> {
-    if let Some(entry) = fetched_entry(path) {
-        if let FileStatus::Mismatch { actual_sha256 } = status_of(path, &entry.sha256) {
-            return Err(ManifestError::FetchedChanged {
-                path: path.to_path_buf(),
-                expected: entry.sha256,
-                actual: actual_sha256,
-            });
+    if let Some(expected) = fetched_sha256(path) {
+        if let FileStatus::Mismatch { actual_sha256 } = status_of(path, &expected) {
+            return Err(ManifestError::FetchedChanged { path: path.to_path_buf(), expected, actual: actual_sha256 });
         }
         return Ok(RecordOutcome::Unchanged);
     }
