@@ -141,6 +141,7 @@ fn record_fps(dir: &Path, format: Format, outputs: &[Arc<Output>], count: usize)
         compositor: "cpu".into(),
         started_at: None,
         gate: None,
+        audio: None,
     };
     let fanout = Fanout::default();
     let mut scratch = Vec::new();

@@ -5,6 +5,7 @@
 //! `color`, `resample`, `ffmpeg`; `source`, `infer`, `filter`, `plate`, `composite`, `gpu`, `sink`;
 //! `compositor`; `engine`, `record`, `vcam`; `process`, `eval`, `bench`, `settings`, `ui`.
 
+pub mod audio;
 pub mod bench;
 pub mod color;
 pub mod composite;

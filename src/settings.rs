@@ -27,6 +27,8 @@ pub struct AppSettings {
     pub recording: RecordingSettings,
     pub plate: crate::engine::PlateSettings,
     pub camera: CameraSettings,
+    /// The microphone recordings take their sound from, its mute and gain.
+    pub audio: crate::audio::AudioSettings,
 }
 
 /// How the virtual camera runs when it is turned on (it is always off when the window opens).
@@ -120,6 +122,7 @@ impl Default for AppSettings {
             recording: RecordingSettings::default(),
             plate: Default::default(),
             camera: CameraSettings::default(),
+            audio: crate::audio::AudioSettings::default(),
         }
     }
 }
@@ -206,6 +209,7 @@ impl AppSettings {
         let edges = self.composite.edges;
         let ok = (edges.clamped() == edges).then_some(()).ok_or("the edge controls were out of range".to_string());
         check(ok, &mut || self.composite.edges = edges.clamped());
+        fixed.extend(self.audio.bound());
         fixed
     }
 

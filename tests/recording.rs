@@ -85,6 +85,7 @@ fn options(path: &Path, format: Format, clock: Clock) -> RecordOptions {
         compositor: "cpu".into(),
         started_at: None,
         gate: None,
+        audio: None,
     }
 }
 

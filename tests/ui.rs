@@ -110,6 +110,10 @@ struct PanelState {
     cameras: Vec<CameraDescription>,
     recording: RecordingView,
     commands: Vec<Command>,
+    /// The microphone as the sound section sees it.
+    inputs: Vec<String>,
+    audio: Option<mattecam::audio::AudioStatus>,
+    level: f32,
 }
 
 fn status_for(settings: &AppSettings) -> EngineStatus {
@@ -135,9 +139,17 @@ fn status_for(settings: &AppSettings) -> EngineStatus {
 
 fn panel_harness(settings: AppSettings) -> Harness<'static, PanelState> {
     let status = status_for(&settings);
-    let state =
-        PanelState { settings, status, cameras: Vec::new(), recording: RecordingView::Idle, commands: Vec::new() };
-    let mut harness = Harness::builder().with_size(egui::vec2(420.0, 1400.0)).build_ui_state(
+    let state = PanelState {
+        settings,
+        status,
+        cameras: Vec::new(),
+        recording: RecordingView::Idle,
+        commands: Vec::new(),
+        inputs: Vec::new(),
+        audio: None,
+        level: 0.0,
+    };
+    let mut harness = Harness::builder().with_size(egui::vec2(420.0, 1700.0)).build_ui_state(
         |ui, state: &mut PanelState| {
             let view = PanelView {
                 status: &state.status,
@@ -145,6 +157,12 @@ fn panel_harness(settings: AppSettings) -> Harness<'static, PanelState> {
                 scanning: false,
                 recording: &state.recording,
                 camera: None,
+                sound: mattecam::ui::sound_panel::SoundView {
+                    inputs: &state.inputs,
+                    scanning: false,
+                    status: state.audio.as_ref(),
+                    level: state.level,
+                },
             };
             controls_ui(ui, &state.settings, &view, &mut state.commands);
         },
@@ -379,6 +397,8 @@ fn record_panel_emits_recording_commands_and_shows_progress() {
         queue_capacity: 90,
         bytes: 48_200_000,
         failure: None,
+        audio_s: None,
+        audio_events: Vec::new(),
     });
     harness.run();
     harness.get_by_label_contains("01:12.5");
@@ -622,7 +642,9 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
     assert!(output.status.success(), "window run failed: {stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("screenshot of the window after"), "{stdout}");
-    assert!(stdout.contains("Recorded "), "{stdout}");
+    assert!(stdout.contains("Recorded "), "{stdout}{stderr}");
+    // The window's takes have sound: silence here, where no microphone opens, and it says so.
+    assert!(stdout.contains("sound with") || stdout.contains("sound (aac)"), "{stdout}");
     assert!(stdout.contains("composited on cpu"), "lavapipe is a software rasteriser: the CPU composites. {stdout}");
 
     let image = image::open(&shot).unwrap().to_rgb8();
@@ -692,7 +714,8 @@ fn window_shows_the_composited_demo_clip_and_saves_a_screenshot() {
         serde_json::from_str(&std::fs::read_to_string(takes.join(&names[0])).unwrap()).unwrap();
     assert!(report.complete && report.error.is_none() && report.frames_written > 0, "{report:?}");
     let probe = Process::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets:format=duration"])
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets:format=duration"])
         .args(["-of", "default=noprint_wrappers=1:nokey=1"])
         .arg(takes.join(&names[1]))
         .output()
@@ -887,4 +910,94 @@ fn window_publishes_its_picture_as_a_pipewire_camera() {
     let last = &rgb[9 * 320 * 240 * 3..];
     let green = last.chunks_exact(3).filter(|p| is_colour(p, [0, 255, 0]) || p[1] > 230 && p[0] < 40).count();
     assert!(green * 2 > last.len() / 3, "the colour background fills most of the picture");
+}
+
+#[test]
+fn the_sound_panel_picks_a_microphone_mutes_trims_and_meters() {
+    use mattecam::audio::{AudioChoice, AudioSettings, AudioState, AudioStatus};
+    let mut harness = panel_harness(AppSettings::default());
+    assert_eq!(harness.state().settings.audio, AudioSettings::default(), "the system's default, unmuted, 0 dB");
+    let running = AudioStatus {
+        choice: AudioChoice::Default,
+        device: "Default Audio Device".into(),
+        rate: 48_000,
+        channels: 1,
+        state: AudioState::Running,
+        losses: 0,
+        chunks_dropped: 0,
+    };
+    let state = harness.state_mut();
+    state.inputs = vec!["USB Microphone".into()];
+    state.audio = Some(running.clone());
+    // A quarter of full scale: -12 dBFS.
+    state.level = 0.25;
+    harness.run();
+    harness.get_by_label_contains("Level: -12 dB");
+    harness.get_by_label_contains("Default Audio Device, 48000 Hz x1");
+    harness.state_mut().level = 0.0;
+    harness.run();
+    harness.get_by_label_contains("Level: silent");
+
+    harness.get_by_label("Microphone").click();
+    harness.run();
+    harness.get_by_label("USB Microphone").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    let usb = AudioChoice::Named("USB Microphone".into());
+    assert!(matches!(&commands[..], [Command::SetAudio(a)] if a.input == usb && !a.muted), "{commands:?}");
+
+    harness.get_by_label("Mute").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetAudio(a)] if a.muted && a.input == usb), "{commands:?}");
+    harness.get_by_label_contains("Muted");
+
+    // The gain trim, by keyboard on its slider: each step is 0.5 dB.
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "gain").focus();
+    harness.run();
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetAudio(a)] if a.gain_db == 0.5), "{commands:?}");
+
+    harness.get_by_label("Refresh microphones").click();
+    harness.run();
+    assert_eq!(apply_commands(&mut harness), vec![Command::RefreshAudioInputs]);
+
+    // A lost microphone is said, with what recordings get meanwhile.
+    harness.state_mut().audio = Some(AudioStatus { state: AudioState::Lost("unplugged".into()), ..running });
+    harness.run();
+    harness.get_by_label_contains("No microphone (unplugged); retrying");
+
+    harness.get_by_label("Microphone").click();
+    harness.run();
+    harness.get_by_label("No sound").click();
+    harness.run();
+    let commands = apply_commands(&mut harness);
+    assert!(matches!(&commands[..], [Command::SetAudio(a)] if a.input == AudioChoice::None), "{commands:?}");
+    harness.state_mut().audio = None;
+    harness.run();
+    harness.get_by_label_contains("Recordings have no sound");
+    assert!(harness.query_by_label("Mute").is_none(), "no mute or meter without a microphone");
+}
+
+#[test]
+fn a_running_take_shows_its_sound_and_what_happened_to_the_microphone() {
+    let mut harness = panel_harness(AppSettings::default());
+    let status = mattecam::record::RecorderStatus {
+        elapsed_s: 12.0,
+        written_s: 11.5,
+        frames_written: 345,
+        queue_capacity: 90,
+        audio_s: Some(11.9),
+        ..Default::default()
+    };
+    harness.state_mut().recording = RecordingView::Running(status.clone());
+    harness.run();
+    harness.get_by_label_contains("Sound: 11.9 s");
+    let lost = mattecam::record::AudioEvent { at_s: 4.2, what: "the microphone was lost (gone)".into() };
+    harness.state_mut().recording =
+        RecordingView::Running(mattecam::record::RecorderStatus { audio_events: vec![lost], ..status });
+    harness.run();
+    harness.get_by_label_contains("Sound at 4.2 s: the microphone was lost (gone)");
 }

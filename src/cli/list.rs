@@ -1,4 +1,5 @@
-//! `mattecam models` and `mattecam sources`: what is installed and what can be read.
+//! `mattecam models` and `mattecam sources`: what is installed and what can be read (cameras, clips and
+//! microphones).
 
 use std::process::ExitCode;
 
@@ -126,5 +127,13 @@ pub fn sources() -> anyhow::Result<ExitCode> {
     let state = if clip.is_file() { "present" } else { "missing: run `make setup`" };
     println!("demo      {} ({state})", display(&clip));
     println!("synthetic moving shapes, any size: synthetic:WxH@FPS");
+    // Microphones, as `record --audio NAME` takes them.
+    let inputs = mattecam::audio::input_devices();
+    if inputs.is_empty() {
+        println!("audio inputs: none found (record writes no sound)");
+    }
+    for name in inputs {
+        println!("audio     {name}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,7 +55,7 @@ enum Command {
     Plate(plate::PlateArgs),
     /// List the models, their licences and whether each is present and verified.
     Models(list::ModelsArgs),
-    /// List the cameras found and the demo media.
+    /// List the cameras and microphones found, and the demo media.
     Sources,
     /// Measure speed: the model alone, the whole pipeline, recording, live latency, and optionally the
     /// Python reference pipeline, on the same frames.

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use mattecam::audio::{AudioChoice, AudioInput};
 use mattecam::composite::{Background, CompositeSettings, CompositorKind, EdgeControls, Upsample, View};
 use mattecam::filter::temporal::TemporalMode;
 use mattecam::paths::display;
-use mattecam::record::take::{TakeEnd, TakeProgress, record_take};
+use mattecam::record::take::{TakeEnd, TakeProgress, TakeSpec, record_take};
 use mattecam::sink::{Format, OutputSpec};
 use mattecam::source::SourceSpec;
 
@@ -53,6 +54,10 @@ pub struct RecordArgs {
     /// (NAME-001.EXT, NAME-002.EXT, ...), for long sessions.
     #[arg(long)]
     split_s: Option<f64>,
+    /// Sound: `default` (the system's default microphone), `none`, or an input's name as `mattecam
+    /// sources` lists it. Without it: the default microphone when one opens, else no sound (said once).
+    #[arg(long, value_name = "default|none|NAME")]
+    audio: Option<mattecam::audio::AudioChoice>,
     /// Also send the picture to a virtual camera while recording: `pipewire`, `v4l2[:DEVICE]` or
     /// `raw:PATH` (see `mattecam camera`).
     #[arg(long)]
@@ -105,6 +110,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         mirror: args.mirror,
         view: View::Composite,
     };
+    let audio = open_audio(args.audio.clone())?;
     let interrupted = super::ctrl_c_flag()?;
     let engine = super::start_live_engine(&spec, args.model.choice()?, args.temporal, settings, args.compositor);
     let camera = args.virtual_camera.clone().map(|output| {
@@ -130,6 +136,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             status.queue_depth,
             status.elapsed_s - status.written_s
         ),
+        TakeProgress::Notice(what) => eprintln!("  sound {what}"),
     };
     let mut left_s = args.seconds;
     let mut failure = None;
@@ -139,8 +146,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         }
         let take_s = args.split_s.map_or(left_s, |split| split.min(left_s));
         let spec = OutputSpec { path, ..output.clone() };
-        let queue_bytes = args.queue_mib << 20;
-        let ended = record_take(&engine, spec, take_s, args.queue_frames, queue_bytes, &interrupted, &mut progress)?;
+        let take = TakeSpec {
+            output: spec,
+            seconds: take_s,
+            queue_frames: args.queue_frames,
+            queue_bytes: args.queue_mib << 20,
+            audio: audio.clone(),
+        };
+        let ended = record_take(&engine, take, &interrupted, &mut progress)?;
         left_s -= take_s;
         let report = match ended {
             TakeEnd::Recorded(report) => report,
@@ -163,6 +176,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             report.provider,
             display(&mattecam::record::RecordingReport::sidecar_path(&report.path)),
         );
+        if let Some(sound) = &report.audio {
+            println!("{}", sound_line(sound));
+        }
         let status = engine.status();
         // Written frames are the distinct pictures; repeats fill the constant-rate slots between them.
         let distinct = report.frames_written;
@@ -198,4 +214,39 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     }
     // Ctrl-C is how a take is ended early: the recording is kept, so it is a success.
     Ok(ExitCode::SUCCESS)
+}
+
+/// The microphone `--audio` asks for: an error when a named (or `default`) one cannot be opened; without
+/// `--audio`, the default one when it opens, else no sound.
+fn open_audio(choice: Option<AudioChoice>) -> anyhow::Result<Option<std::sync::Arc<AudioInput>>> {
+    match choice {
+        Some(AudioChoice::None) => Ok(None),
+        Some(choice) => Ok(Some(std::sync::Arc::new(AudioInput::open(choice)?))),
+        None => match AudioInput::open(AudioChoice::Default) {
+            Ok(input) => Ok(Some(std::sync::Arc::new(input))),
+            Err(err) => {
+                eprintln!("recording without sound: {err}");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// The sidecar's sound, in one line.
+fn sound_line(sound: &mattecam::record::AudioReport) -> String {
+    let place = match &sound.path {
+        Some(path) => format!("in {}", display(path)),
+        None => format!("{} in the file", sound.codec),
+    };
+    let mut line = format!(
+        "sound from {}: {:.2} s, {} Hz x{}, {place}",
+        sound.device, sound.duration_s, sound.rate, sound.channels
+    );
+    if sound.gaps > 0 || sound.device_lost {
+        line += &format!("; {:.2} s of silence filled {} gap(s)", sound.silence_s, sound.gaps);
+    }
+    if sound.device_lost {
+        line += "; the microphone was lost during the take (see the sidecar)";
+    }
+    line
 }

@@ -4,6 +4,7 @@
 //! frames dropped, and then they are counted and reported. On stop, what is queued is written, the files
 //! are finalised and a sidecar JSON says what happened.
 
+pub mod audio;
 pub mod live;
 mod report;
 pub mod take;
@@ -15,8 +16,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use crate::sink::pacer::{FramePacer, Placement};
+pub use audio::{AudioEvent, AudioReport, AudioWatch, TakeClock};
 pub use report::RecordingReport;
 
+use crate::audio::AudioInput;
 use crate::composite::output::{cutout, over_colour};
 use crate::engine::fanout::{Received, Subscription, Watch};
 use crate::frame::{Composite, Output};
@@ -78,6 +81,8 @@ pub struct RecordOptions {
     /// Test hook: the encoder waits while this gate is closed, to show the queue filling and the drops
     /// beyond it whatever the machine's speed.
     pub gate: Option<Arc<EncoderGate>>,
+    /// The microphone, when the take has sound (a live take: its samples become the take's clock).
+    pub audio: Option<Arc<AudioInput>>,
 }
 
 /// Holds the encoder back while closed (tests).
@@ -137,6 +142,10 @@ pub struct RecorderStatus {
     pub bytes: u64,
     /// Set when the recording stopped by itself (ffmpeg died, the disk filled); `stop` gives the report.
     pub failure: Option<String>,
+    /// Seconds of sound written, when the take has sound.
+    pub audio_s: Option<f64>,
+    /// What happened to the microphone during the take (lost, back).
+    pub audio_events: Vec<AudioEvent>,
 }
 
 #[derive(Default)]
@@ -154,6 +163,8 @@ struct Shared {
     encoder_pids: Vec<u32>,
     /// The queue's figures (the recorder thread owns the subscription, and lets go of it when done).
     queue: Watch,
+    /// The take's sound, figures for the status (the writer itself is the recorder thread's).
+    audio: Option<AudioWatch>,
 }
 
 /// A running recording. `stop` finishes it; dropping it stops it too.
@@ -178,8 +189,22 @@ impl Recorder {
                 Some(record_thread(writer, frames, started))
             })
             .map_err(|err| RecordError::NotReady(format!("could not start the recorder thread: {err}")))?;
-        let sinks = options.output.open(options.width, options.height, options.fps)?;
+        let output = &options.output;
+        output.format.check_path(&output.path)?;
+        crate::sink::create_parent(&output.path)?;
+        let wav = match &options.audio {
+            Some(_) => Some(audio::WavFile::create(&output.path, output.format, output.overwrite)?),
+            None => None,
+        };
+        let track = wav.as_ref().map(|wav| crate::sink::AudioTrack { wav: wav.working().to_path_buf() });
+        let sinks = output.open_with_audio(options.width, options.height, options.fps, track.as_ref())?;
         let started = options.started_at.unwrap_or_else(Instant::now);
+        let clock = TakeClock::new(started);
+        // The sound starts with the take; the video's frames are placed on its clock.
+        let audio = match (&options.audio, wav) {
+            (Some(input), Some(wav)) => Some(audio::AudioWriter::start(input, wav, &clock)?),
+            _ => None,
+        };
         let frames = subscribe();
         let shared = Arc::new(Shared {
             counters: Counters::default(),
@@ -187,9 +212,18 @@ impl Recorder {
             stopped_at: Mutex::new(None),
             encoder_pids: sinks.iter().filter_map(|sink| sink.encoder_pid()).collect(),
             queue: frames.watch(),
+            audio: audio.as_ref().map(audio::AudioWriter::watch),
         });
         let path = options.output.path.clone();
-        let writer = Writer { options, sinks, shared: Arc::clone(&shared), picture: Composite::default() };
+        let writer = Writer {
+            options,
+            sinks,
+            shared: Arc::clone(&shared),
+            picture: Composite::default(),
+            audio,
+            clock,
+            audio_muxed: false,
+        };
         if hand_over.send((writer, frames, started)).is_err() {
             return Err(RecordError::Panicked);
         }
@@ -214,6 +248,8 @@ impl Recorder {
             queue_capacity: frames.capacity(),
             bytes: c.bytes.load(Ordering::Relaxed),
             failure: self.shared.failure.lock().expect("failure lock").clone(),
+            audio_s: self.shared.audio.as_ref().map(AudioWatch::written_s),
+            audio_events: self.shared.audio.as_ref().map(AudioWatch::events).unwrap_or_default(),
         }
     }
 
@@ -272,7 +308,6 @@ impl Drop for Recorder {
 /// Where the writing is on the timeline.
 struct Timeline {
     pacer: FramePacer,
-    started: Instant,
     last: Option<Arc<Output>>,
     last_media_ms: f64,
 }
@@ -281,9 +316,15 @@ struct Timeline {
 /// are not counted as dropped), and reports.
 fn record_thread(mut writer: Writer, frames: Subscription, started: Instant) -> RecordingReport {
     let queue = frames.watch();
-    let (pacer, started_unix_s, complete, error) = writer.record(&frames, started);
+    let (pacer, started_unix_s, complete, error, audio) = writer.record(&frames, started);
     drop(frames);
-    writer.report(&pacer, &queue, started_unix_s, complete, error)
+    writer.report(&pacer, &queue, started_unix_s, complete, error, audio)
+}
+
+/// What became of the take's sound.
+struct AudioOutcome {
+    report: Option<AudioReport>,
+    error: Option<String>,
 }
 
 /// The recorder thread's writing side.
@@ -293,28 +334,42 @@ struct Writer {
     shared: Arc<Shared>,
     /// The picture the format records, when it is not the composite itself.
     picture: Composite,
+    /// The take's sound; its samples are the take's clock.
+    audio: Option<audio::AudioWriter>,
+    clock: TakeClock,
+    /// Whether the main output holds the sound (it was muxed in, or into what a failure kept).
+    audio_muxed: bool,
 }
 
 impl Writer {
-    fn record(&mut self, frames: &Subscription, started: Instant) -> (FramePacer, f64, bool, Option<String>) {
+    fn record(
+        &mut self,
+        frames: &Subscription,
+        _started: Instant,
+    ) -> (FramePacer, f64, bool, Option<String>, AudioOutcome) {
         let started_unix_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let pacer = match self.options.clock {
             Clock::Capture => FramePacer::starting_at(self.options.fps, 0.0),
             Clock::Media => FramePacer::new(self.options.fps),
         };
-        let mut timeline = Timeline { pacer, started, last: None, last_media_ms: 0.0 };
+        let mut timeline = Timeline { pacer, last: None, last_media_ms: 0.0 };
         let mut error: Option<String> = None;
         while let Some(output) = self.next_output(frames) {
-            if let Err(err) = self.write_output(output, &mut timeline) {
-                error = Some(err.to_string());
-                *self.shared.failure.lock().expect("failure lock") = Some(err.to_string());
+            let written = match self.audio.as_ref().and_then(audio::AudioWriter::failure) {
+                // No sound can be written (a full disk): the take ends here, its video with it.
+                Some(failure) => Err(failure),
+                None => self.write_output(output, &mut timeline).map_err(|err| err.to_string()),
+            };
+            if let Err(err) = written {
+                error = Some(err.clone());
+                *self.shared.failure.lock().expect("failure lock") = Some(err);
                 break;
             }
         }
         let end_ms = match self.options.clock {
             Clock::Capture => {
                 let stopped = self.shared.stopped_at.lock().expect("stop lock").unwrap_or_else(Instant::now);
-                stopped.saturating_duration_since(started).as_secs_f64() * 1000.0
+                self.clock.time_ms(stopped)
             }
             Clock::Media => timeline.last_media_ms + 1000.0 / self.options.fps,
         };
@@ -326,14 +381,59 @@ impl Writer {
                 error = Some(err.to_string());
             }
         }
+        // The sound is cut or padded to the video's length before the video files mux it in.
+        let mut audio = AudioOutcome { report: None, error: None };
+        if let Some(writer) = self.audio.as_mut() {
+            match writer.finish(timeline.pacer.duration_s()) {
+                Ok(report) => audio.report = Some(report),
+                Err(err) => audio.error = Some(err),
+            }
+        }
         let mut complete = error.is_none();
         for mut sink in std::mem::take(&mut self.sinks) {
-            if let Err(err) = sink.finish() {
+            let result = sink.finish();
+            if sink.path() == self.options.output.path {
+                self.audio_muxed |= sink.audio_muxed();
+            }
+            if let Err(err) = result {
                 complete = false;
                 error.get_or_insert(err.to_string());
             }
         }
-        (timeline.pacer, started_unix_s, complete, error)
+        self.settle_audio(&mut audio, complete);
+        (timeline.pacer, started_unix_s, complete, error, audio)
+    }
+
+    /// The sound's WAV once the video is final: committed beside it, removed when muxed, or kept.
+    fn settle_audio(&mut self, audio: &mut AudioOutcome, complete: bool) {
+        let Some(writer) = self.audio.as_mut() else { return };
+        let format = self.options.output.format;
+        let beside = audio::wav_beside(format);
+        match writer.settle(&self.options.output.path, self.audio_muxed, complete && audio.error.is_none()) {
+            Ok(path) => {
+                if let Some(report) = audio.report.as_mut() {
+                    report.codec = match (beside || !self.audio_muxed, self.video_codec()) {
+                        (false, Some(codec)) => codec.to_string(),
+                        _ => "wav".to_string(),
+                    };
+                    report.path = path;
+                }
+            }
+            Err(err) => {
+                audio.error.get_or_insert(err);
+            }
+        }
+    }
+
+    /// The codec of the sound the main output carries.
+    fn video_codec(&self) -> Option<&'static str> {
+        let kind = match self.options.output.format {
+            Format::Mp4 => crate::sink::VideoKind::H264 { crf: 0 },
+            Format::Prores => crate::sink::VideoKind::ProRes4444,
+            Format::WebmAlpha => crate::sink::VideoKind::Vp9Alpha { crf: 0 },
+            Format::Png | Format::Matte => return None,
+        };
+        kind.audio_codec().map(crate::audio::AudioCodec::name)
     }
 
     /// The next queued output; `None` once the take was stopped and the queue is empty, or the engine ended.
@@ -365,11 +465,7 @@ impl Writer {
             gate.pass();
         }
         let time_ms = match self.options.clock {
-            Clock::Capture => {
-                let started = timeline.started;
-                frame.captured_at.saturating_duration_since(started).as_secs_f64() * 1000.0
-                    - started.saturating_duration_since(frame.captured_at).as_secs_f64() * 1000.0
-            }
+            Clock::Capture => self.clock.time_ms(frame.captured_at),
             Clock::Media => frame.pts_ms,
         };
         // Captured after the take was stopped: not part of it.
@@ -408,7 +504,10 @@ impl Writer {
             for _ in 0..times {
                 if let Err(err) = self.sinks[index].write(frame) {
                     // The failing sink kept what it could; the others are finished as usual at the end.
-                    drop(self.sinks.remove(index));
+                    let failed = self.sinks.remove(index);
+                    if failed.path() == self.options.output.path {
+                        self.audio_muxed |= failed.audio_muxed();
+                    }
                     return Err(err.into());
                 }
             }
@@ -425,7 +524,12 @@ impl Writer {
         started_unix_s: f64,
         complete: bool,
         error: Option<String>,
+        audio: AudioOutcome,
     ) -> RecordingReport {
+        let error = match (error, audio.error) {
+            (Some(error), Some(sound)) => Some(format!("{error}; {sound}")),
+            (error, sound) => error.or(sound),
+        };
         let output = &self.options.output;
         let source_path = output.with_source.then(|| crate::sink::Format::source_path(&output.path));
         let bytes = file_bytes(&output.path) + source_path.as_deref().map_or(0, file_bytes);
@@ -450,6 +554,7 @@ impl Writer {
             started_unix_s,
             complete,
             error,
+            audio: audio.report,
         };
         if let Err(reason) = report.write_sidecar(output.overwrite) {
             let note = format!("the sidecar could not be written ({reason})");

@@ -33,6 +33,9 @@ pub struct RecordingReport {
     /// True when the recording was stopped by the user and every file finished normally.
     pub complete: bool,
     pub error: Option<String>,
+    /// The take's sound (`None`: recorded without).
+    #[serde(default)]
+    pub audio: Option<super::AudioReport>,
 }
 
 impl RecordingReport {
@@ -64,6 +67,7 @@ impl RecordingReport {
             started_unix_s: 0.0,
             complete: false,
             error: Some(error),
+            audio: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! `mattecam record`'s take, without a window: wait until the source and the model run, record for the
 //! time asked (or until interrupted), finish the files.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Clock, RecordError, RecordOptions, Recorder, RecorderStatus, RecordingReport};
+use crate::audio::AudioInput;
 use crate::engine::{Delivery, Engine};
 use crate::sink::OutputSpec;
 use crate::source::SourceInfo;
@@ -20,6 +22,18 @@ pub enum TakeProgress<'a> {
     Running(&'a RecorderStatus),
     /// The take ended; the queue is being written.
     Finishing(&'a RecorderStatus),
+    /// Something happened to the microphone (lost, back); said once.
+    Notice(&'a str),
+}
+
+/// What the take records.
+pub struct TakeSpec {
+    pub output: OutputSpec,
+    pub seconds: f64,
+    pub queue_frames: usize,
+    pub queue_bytes: u64,
+    /// The microphone, when the take has sound.
+    pub audio: Option<Arc<AudioInput>>,
 }
 
 /// How a take ended.
@@ -29,16 +43,15 @@ pub enum TakeEnd {
     NotStarted,
 }
 
-/// Records `seconds` of what `engine` composites into `output` (or less, if `interrupted` is set).
+/// Records `spec.seconds` of what `engine` composites into `spec.output` (or less, if `interrupted` is
+/// set).
 pub fn record_take(
     engine: &Engine,
-    output: OutputSpec,
-    seconds: f64,
-    queue_frames: usize,
-    queue_bytes: u64,
+    spec: TakeSpec,
     interrupted: &AtomicBool,
     progress: &mut dyn FnMut(TakeProgress<'_>),
 ) -> Result<TakeEnd, RecordError> {
+    let TakeSpec { output, seconds, queue_frames, queue_bytes, audio } = spec;
     let give_up = || interrupted.load(Ordering::SeqCst);
     let Some(info) = engine.wait_until_ready(&give_up).map_err(RecordError::NotReady)? else {
         return Ok(TakeEnd::NotStarted);
@@ -58,6 +71,7 @@ pub fn record_take(
         compositor: status.compositor.clone(),
         started_at: None,
         gate: None,
+        audio,
     };
     let tap = engine.tap();
     let delivery = Delivery::Bounded { frames: queue_frames.max(1), bytes: queue_bytes };
@@ -65,12 +79,17 @@ pub fn record_take(
     progress(TakeProgress::Started(&info));
     let started = Instant::now();
     let mut last_report = started;
+    let mut told = 0;
     while started.elapsed().as_secs_f64() < seconds && !give_up() {
         std::thread::sleep(Duration::from_millis(20));
         let status = recorder.status();
         if status.failure.is_some() {
             break;
         }
+        for event in status.audio_events.iter().skip(told) {
+            progress(TakeProgress::Notice(&format!("at {:.1} s: {}", event.at_s, event.what)));
+        }
+        told = status.audio_events.len();
         if last_report.elapsed() >= PROGRESS_INTERVAL {
             last_report = Instant::now();
             progress(TakeProgress::Running(&status));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub use pacer::{FramePacer, Placement};
 pub use partial::Partial;
-pub use video::{DEFAULT_CRF, VideoKind, VideoSink};
+pub use video::{AudioTrack, DEFAULT_CRF, VideoKind, VideoSink};
 
 use crate::composite::Background;
 use crate::frame::{Composite, Frame, Output};
@@ -75,6 +75,10 @@ pub trait Sink: Send {
     /// The ffmpeg process behind the sink, if there is one.
     fn encoder_pid(&self) -> Option<u32> {
         None
+    }
+    /// Whether the finished (or kept) output holds the take's sound.
+    fn audio_muxed(&self) -> bool {
+        false
     }
 }
 
@@ -252,11 +256,23 @@ impl OutputSpec {
 
     /// Opens the sinks: the main output, and the source video when asked for.
     pub fn open(&self, width: u32, height: u32, fps: f64) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+        self.open_with_audio(width, height, fps, None)
+    }
+
+    /// [`Self::open`], the video files muxing in the take's sound from `audio` when they are finished.
+    pub fn open_with_audio(
+        &self,
+        width: u32,
+        height: u32,
+        fps: f64,
+        audio: Option<&AudioTrack>,
+    ) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         self.format.check_path(&self.path)?;
         create_parent(&self.path)?;
         let (crf, overwrite) = (self.crf, self.overwrite);
         let video = |kind: VideoKind, path: &Path| -> Result<Box<dyn Sink>, SinkError> {
-            Ok(Box::new(VideoSink::create(kind, path, width, height, fps, overwrite)?))
+            let sink = VideoSink::create(kind, path, width, height, fps, overwrite)?;
+            Ok(Box::new(sink.with_audio(audio.cloned())))
         };
         // The source video first: its name is checked before the main output's encoder starts.
         let source = self

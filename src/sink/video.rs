@@ -7,11 +7,12 @@
 //! failure keeps what reached the disk, repaired by the same remux when there is room for it.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use super::partial::claim;
 use super::{Partial, Sink, SinkError, SinkFrame};
+use crate::audio::AudioCodec;
 use crate::ffmpeg::{self, StderrCollector};
 use crate::paths::display;
 
@@ -44,7 +45,18 @@ impl VideoKind {
         }
     }
 
-    /// Container: MP4 and MOV are remuxed on finish; WebM is final as written.
+    /// The codec of its sound, when it carries the take's: AAC in MP4, 24-bit PCM in MOV, Opus in WebM.
+    /// The track matte has none (its sound is a WAV beside it).
+    pub fn audio_codec(self) -> Option<AudioCodec> {
+        match self {
+            Self::H264 { .. } | Self::SourceH264 { .. } => Some(AudioCodec::Aac),
+            Self::ProRes4444 => Some(AudioCodec::Pcm24),
+            Self::Vp9Alpha { .. } => Some(AudioCodec::Opus),
+            Self::MatteH264 { .. } => None,
+        }
+    }
+
+    /// Container: MP4 and MOV are remuxed on finish; WebM is final as written (unless sound joins it).
     fn is_fragmented_mp4(self) -> bool {
         !matches!(self, Self::Vp9Alpha { .. })
     }
@@ -100,8 +112,27 @@ impl VideoKind {
     }
 }
 
+/// A WAV to mux: its codec in the file, and how much of it (the video's length, or less when the sound
+/// stopped first).
+struct MuxAudio {
+    codec: AudioCodec,
+    wav: PathBuf,
+    rate: u32,
+    seconds: f64,
+}
+
+/// The take's sound, a WAV being written beside the video: muxed in when the video is finished (or kept
+/// after a failure).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioTrack {
+    pub wav: PathBuf,
+}
+
 pub struct VideoSink {
     kind: VideoKind,
+    audio: Option<AudioTrack>,
+    /// Whether the finished (or kept) file holds the sound.
+    audio_muxed: bool,
     partial: Partial,
     child: Child,
     stdin: Option<ChildStdin>,
@@ -151,6 +182,8 @@ impl VideoSink {
         let stderr = Some(StderrCollector::start(&mut child, "ffmpeg-encode-stderr"));
         Ok(Self {
             kind,
+            audio: None,
+            audio_muxed: false,
             partial,
             child,
             stdin,
@@ -160,6 +193,26 @@ impl VideoSink {
             mirrored: Vec::new(),
             fps,
         })
+    }
+
+    /// Muxes `audio` in when the video is finished (formats that carry sound).
+    pub fn with_audio(mut self, audio: Option<AudioTrack>) -> Self {
+        self.audio = audio.filter(|_| self.kind.audio_codec().is_some());
+        self
+    }
+
+    /// The sound to mux with `video_frames` of video, when the WAV holds any: both are cut to the shorter,
+    /// so they end at the same instant.
+    fn audio_input(&self, video_frames: u64) -> Option<MuxAudio> {
+        let codec = self.kind.audio_codec()?;
+        let track = self.audio.as_ref()?;
+        match crate::audio::wav::read_header(&track.wav) {
+            Ok((rate, _, frames)) if frames > 0 => {
+                let seconds = (frames as f64 / f64::from(rate)).min(video_frames as f64 / self.fps);
+                Some(MuxAudio { codec, wav: track.wav.clone(), rate, seconds })
+            }
+            _ => None,
+        }
     }
 
     /// Stops the encoder and keeps what reached the disk as `NAME.incomplete.EXT`, repaired when possible;
@@ -202,7 +255,8 @@ impl VideoSink {
         if frames == 0 {
             return "no frame reached the disk".into();
         }
-        if let Err(reason) = remux_in_place(&working, self.kind.is_fragmented_mp4(), Some(frames)) {
+        let mp4 = self.kind.is_fragmented_mp4();
+        if let Err(reason) = remux_in_place(&working, mp4, Some((frames, self.fps)), None) {
             // No room for a repaired copy (a full disk): cut the file after its last whole fragment, which
             // needs no space, and keep it as it is.
             let shown = display(&working);
@@ -211,6 +265,16 @@ impl VideoSink {
                 && let Err(err) = truncate_to_whole_fragments(&working)
             {
                 tracing::warn!("could not trim the cut-off fragment: {err}");
+            }
+        } else if let Some(audio) = self.audio_input(frames) {
+            // A second pass: ffmpeg ends a file when its video reaches a frame limit, cutting the sound
+            // short of it; the video is whole frames now, so the sound is added without one.
+            match remux_in_place(&working, mp4, None, Some(&audio)) {
+                Ok(()) => self.audio_muxed = true,
+                Err(reason) => {
+                    let shown = display(&working);
+                    tracing::warn!("could not add the sound to {shown}: {reason}");
+                }
             }
         }
         match self.partial.keep_incomplete() {
@@ -268,22 +332,29 @@ fn killed_by(_: &std::process::ExitStatus) -> Option<i32> {
 }
 
 /// Replaces `path` by a copy of its streams (for MP4/MOV an ordinary file with the index first), the first
-/// `frames` only when given. The copy is written to a new file beside it, then renamed over it.
-fn remux_in_place(path: &Path, mp4: bool, frames: Option<u64>) -> Result<(), String> {
+/// `frames` (at a rate) only when given, with the sound of a WAV added when given (coded as asked, and no
+/// longer than the video: both end at the same instant). The copy is written to a new file beside it,
+/// then renamed over it.
+fn remux_in_place(path: &Path, mp4: bool, frames: Option<(u64, f64)>, audio: Option<&MuxAudio>) -> Result<(), String> {
     let ffmpeg = ffmpeg::ffmpeg().map_err(|e| e.to_string())?;
     let temp = claim(path, "finishing", false).map_err(|e| e.to_string())?;
     let mut command = Command::new(ffmpeg);
     ffmpeg::own_process_group(&mut command);
-    command
-        .args(["-y", "-nostdin", "-v", "error"])
-        .args(ffmpeg::INPUT_PROTOCOLS)
-        .arg("-i")
-        .arg(ffmpeg::file_arg(path))
-        .args(["-map", "0", "-c", "copy"]);
+    command.args(["-y", "-nostdin", "-v", "error"]).args(ffmpeg::INPUT_PROTOCOLS).arg("-i").arg(ffmpeg::file_arg(path));
+    if let Some(audio) = audio {
+        command.args(["-f", "wav"]).args(ffmpeg::INPUT_PROTOCOLS).arg("-i").arg(ffmpeg::file_arg(&audio.wav));
+    }
+    command.args(["-map", "0:v", "-c", "copy"]);
+    if let Some(audio) = audio {
+        // Cut to the sample (an output `-t` cuts at the codec's frames, tens of milliseconds apart).
+        let end_sample = (audio.seconds * f64::from(audio.rate)).round() as u64;
+        command.args(["-map", "1:a", "-af", &format!("atrim=end_sample={end_sample}")]);
+        command.args(audio.codec.ffmpeg_args(audio.rate));
+    }
     if mp4 {
         command.args(["-movflags", "+faststart"]);
     }
-    if let Some(frames) = frames {
+    if let Some((frames, _)) = frames {
         command.args(["-frames:v", &frames.to_string()]);
     }
     command.arg(ffmpeg::file_arg(&temp));
@@ -408,12 +479,16 @@ impl Sink for VideoSink {
         if !status.success() {
             return Err(self.encoder_error(format!("ffmpeg exited with {status}")));
         }
-        if self.kind.is_fragmented_mp4() {
+        let audio = self.audio_input(self.frames);
+        if self.kind.is_fragmented_mp4() || audio.is_some() {
             let working = self.partial.working().to_path_buf();
-            // No room for a second copy: the fragmented file plays as it is.
-            if let Err(reason) = remux_in_place(&working, true, None) {
-                let shown = display(self.partial.target());
-                tracing::warn!("could not finalise {shown}: {reason}; keeping it fragmented");
+            // No room for a second copy: the fragmented file plays as it is (and its sound is kept beside).
+            match remux_in_place(&working, self.kind.is_fragmented_mp4(), None, audio.as_ref()) {
+                Ok(()) => self.audio_muxed = audio.is_some(),
+                Err(reason) => {
+                    let shown = display(self.partial.target());
+                    tracing::warn!("could not finalise {shown}: {reason}; keeping it as written, without its sound");
+                }
             }
         }
         self.partial.commit()
@@ -439,6 +514,10 @@ impl Sink for VideoSink {
 
     fn encoder_pid(&self) -> Option<u32> {
         Some(self.child.id())
+    }
+
+    fn audio_muxed(&self) -> bool {
+        self.audio_muxed
     }
 }
 

@@ -100,6 +100,8 @@ pub struct MatteApp {
     recordings: Recordings,
     /// The virtual camera, while it is on.
     virtual_camera: Option<VirtualCamera>,
+    /// The microphone recordings take their sound from, and its meter.
+    microphone: super::microphone::Microphone,
     cameras: Vec<CameraDescription>,
     camera_scan: Option<Receiver<Vec<CameraDescription>>>,
     file_dialog: Option<Receiver<(FileTarget, Option<PathBuf>)>>,
@@ -153,6 +155,7 @@ impl MatteApp {
             hold_rate: None,
         });
         let screen = engine.subscribe_screen();
+        let microphone = super::microphone::Microphone::start(&settings.audio);
         let virtual_camera =
             request.virtual_camera.then(|| VirtualCamera::start(engine.tap(), settings.camera.options()));
         Self {
@@ -164,6 +167,7 @@ impl MatteApp {
             shown: None,
             recordings: Recordings::default(),
             virtual_camera,
+            microphone,
             cameras,
             camera_scan: None,
             file_dialog: None,
@@ -279,6 +283,8 @@ impl MatteApp {
                 self.engine().set_composite(composite);
             }
             Command::RefreshCameras => self.scan_cameras(),
+            Command::SetAudio(audio) => self.microphone.apply(audio),
+            Command::RefreshAudioInputs => self.microphone.scan(),
             Command::PickFile(target) => self.open_file_dialog(*target),
             Command::Snapshot => self.snapshot(),
             Command::ToggleRecording => self.toggle_recording(),
@@ -353,6 +359,10 @@ impl MatteApp {
             compositor: status.compositor.clone(),
             started_at: None,
             gate: None,
+            audio: match self.settings.audio.input {
+                crate::audio::AudioChoice::None => None,
+                _ => self.microphone.input(),
+            },
         };
         let engine = self.engine.as_ref().expect("the engine runs until the window closes");
         if let Err(err) = self.recordings.start(engine, options) {
@@ -539,9 +549,19 @@ pub fn recording_notice(report: &RecordingReport) -> String {
     } else {
         String::new()
     };
+    let sound = match &report.audio {
+        None => ", no sound".to_string(),
+        Some(sound) if sound.device_lost => {
+            format!(", sound with {:.1} s of silence where the microphone was lost", sound.silence_s)
+        }
+        Some(sound) => match &sound.path {
+            Some(wav) => format!(", sound in {}", crate::paths::display(wav)),
+            None => format!(", sound ({})", sound.codec),
+        },
+    };
     match &report.error {
-        Some(error) => format!("Recording stopped: {error}. {what}{dropped}"),
-        None => format!("Recorded {what}{dropped}"),
+        Some(error) => format!("Recording stopped: {error}. {what}{sound}{dropped}"),
+        None => format!("Recorded {what}{sound}{dropped}"),
     }
 }
 
@@ -577,6 +597,8 @@ impl eframe::App for MatteApp {
         let stats = self.engine().stats_view(Some(&self.screen));
         let recording = self.recordings.view();
         let camera_report = self.virtual_camera.as_ref().map(VirtualCamera::report);
+        let level = self.microphone.poll();
+        let audio_status = self.microphone.status();
 
         egui::Panel::right("controls").resizable(true).default_size(320.0).show(ui, |ui| {
             let view = PanelView {
@@ -585,6 +607,12 @@ impl eframe::App for MatteApp {
                 scanning: self.camera_scan.is_some(),
                 recording: &recording,
                 camera: camera_report.as_ref(),
+                sound: super::sound_panel::SoundView {
+                    inputs: &self.microphone.inputs,
+                    scanning: self.microphone.scanning(),
+                    status: audio_status.as_ref(),
+                    level,
+                },
             };
             controls_ui(ui, &self.settings, &view, &mut commands);
         });

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use egui::Key;
 
+use crate::audio::AudioSettings;
 use crate::composite::background::Background;
 use crate::composite::{CompositeSettings, View};
 use crate::engine::{ModelChoice, PlateSettings, SourceChoice};
@@ -44,6 +45,10 @@ pub enum Command {
     ToggleCamera,
     /// The virtual camera's output, size and mirroring (a running camera starts again with them).
     SetCamera(CameraSettings),
+    /// The microphone, its mute and gain.
+    SetAudio(AudioSettings),
+    /// Look for microphones again.
+    RefreshAudioInputs,
 }
 
 /// What a file dialog is for.
@@ -140,6 +145,7 @@ impl AppSettings {
             Command::ToggleStats => self.show_stats = !self.show_stats,
             Command::SetPlate(plate) => self.plate = *plate,
             Command::SetCamera(camera) => self.camera = camera.clone(),
+            Command::SetAudio(audio) => self.audio = audio.clone(),
             Command::CapturePlate | Command::CancelPlate | Command::ClearPlate => {}
             Command::RefreshCameras
             | Command::PickFile(_)
@@ -147,6 +153,7 @@ impl AppSettings {
             | Command::ToggleRecording
             | Command::ToggleHelp
             | Command::ToggleCamera
+            | Command::RefreshAudioInputs
             | Command::DismissNotice(_) => {}
         }
         *self != before

@@ -29,6 +29,8 @@ pub struct PanelView<'a> {
     pub recording: &'a RecordingView,
     /// The virtual camera, when it is on.
     pub camera: Option<&'a crate::vcam::CameraReport>,
+    /// The microphone.
+    pub sound: super::sound_panel::SoundView<'a>,
 }
 
 pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, commands: &mut Vec<Command>) {
@@ -50,6 +52,9 @@ pub fn controls_ui(ui: &mut Ui, settings: &AppSettings, view: &PanelView<'_>, co
         ui.separator();
         ui.heading("Record");
         record_ui(ui, &settings.recording, view.recording, commands);
+        ui.separator();
+        ui.heading("Sound");
+        super::sound_panel::sound_ui(ui, &settings.audio, &view.sound, commands);
         ui.separator();
         ui.heading("Snapshot");
         snapshot_ui(ui, settings, commands);
@@ -455,6 +460,18 @@ pub fn record_ui(ui: &mut Ui, recording: &RecordingSettings, view: &RecordingVie
                 ui.colored_label(ui.visuals().warn_fg_color, format!("{queue}: the encoder is falling behind"));
             } else {
                 ui.label(queue);
+            }
+            match (status.audio_s, status.audio_events.last()) {
+                (Some(_), Some(event)) => {
+                    let text = format!("Sound at {:.1} s: {}", event.at_s, event.what);
+                    ui.colored_label(ui.visuals().warn_fg_color, text);
+                }
+                (Some(seconds), None) => {
+                    ui.label(format!("Sound: {seconds:.1} s"));
+                }
+                (None, _) => {
+                    ui.label("No sound");
+                }
             }
         }
         RecordingView::Starting => {

@@ -5,6 +5,8 @@ pub mod app;
 pub mod camera_panel;
 pub mod command;
 pub mod controls;
+pub mod microphone;
+pub mod sound_panel;
 pub mod stats_ui;
 pub mod viewport;
 

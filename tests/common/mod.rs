@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod pipewire;
+pub mod sound;
 
 use mattecam::frame::Frame;
 use mattecam::infer::{MatterOptions, ModelKind, ProviderRequest, SessionOptions};

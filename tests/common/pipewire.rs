@@ -10,9 +10,14 @@ pub struct Session {
     bus: Option<Child>,
     daemon: Option<Child>,
     session_manager: Option<Child>,
+    /// A microphone stand-in (`pw-loopback`), when started.
+    microphone: Option<Child>,
 }
 
 /// What the tools need: `pipewire`, `wireplumber`, `dbus-daemon`, `pw-cli`, `gst-launch-1.0`.
+/// The graph's quantum in the microphone tests, in samples at 48 kHz.
+pub const QUANTUM: &str = "512";
+
 const TOOLS: [&str; 5] = ["pipewire", "wireplumber", "dbus-daemon", "pw-cli", "gst-launch-1.0"];
 
 fn on_path(tool: &str) -> bool {
@@ -35,7 +40,7 @@ impl Session {
             return None;
         }
         let runtime_dir = tempfile::tempdir().unwrap();
-        let mut session = Self { runtime_dir, bus: None, daemon: None, session_manager: None };
+        let mut session = Self { runtime_dir, bus: None, daemon: None, session_manager: None, microphone: None };
         let bus = format!("unix:path={}", session.runtime_dir.path().join("bus").display());
         session.bus = Some(
             Command::new("dbus-daemon")
@@ -65,9 +70,52 @@ impl Session {
         );
     }
 
+    /// A microphone stand-in: `pw-loopback` makes a sink `loop_in` (what is played into it) and a source
+    /// `loop_out` (the session's default input, which ALSA's `default` captures through pipewire-alsa),
+    /// and the graph runs a 10.7 ms quantum. `false` (with a note) where the tools are missing outside CI.
+    pub fn start_microphone(&mut self) -> bool {
+        let alsa_plugin = Path::new("/usr/share/alsa/alsa.conf.d/99-pipewire-default.conf");
+        let mut missing: Vec<&str> =
+            ["pw-cat", "pw-metadata", "pw-loopback"].into_iter().filter(|t| !on_path(t)).collect();
+        if !alsa_plugin.exists() {
+            missing.push("pipewire-alsa");
+        }
+        if !missing.is_empty() {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI must have PipeWire's audio tools (missing {missing:?}: .ci/run installs them)"
+            );
+            eprintln!("skipped: {missing:?} not installed (apt: pipewire-bin pipewire-alsa)");
+            return false;
+        }
+        self.microphone = Some(
+            self.command("pw-loopback")
+                .arg("--capture-props=media.class=Audio/Sink node.name=loop_in audio.channels=1")
+                .arg("--playback-props=media.class=Audio/Source node.name=loop_out audio.channels=1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("pw-loopback starts"),
+        );
+        assert!(self.wait_node("loop_out", true, Duration::from_secs(20)), "the loopback source did not appear");
+        // A short quantum: the clicks' path adds little latency to what is measured, and the graph still
+        // keeps time on two loaded cores. (The settings metadata appears once the session manager runs.)
+        let started = Instant::now();
+        loop {
+            let forced =
+                self.command("pw-metadata").args(["-n", "settings", "0", "clock.force-quantum", QUANTUM]).output();
+            if forced.is_ok_and(|out| out.status.success()) {
+                return true;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "pw-metadata could not set the quantum");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Kills the `pipewire` daemon, as a crash would (its session manager goes with it).
     pub fn kill_daemon(&mut self) {
-        for child in [&mut self.daemon, &mut self.session_manager] {
+        for child in [&mut self.microphone, &mut self.daemon, &mut self.session_manager] {
             if let Some(mut child) = child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -126,7 +174,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for child in [&mut self.session_manager, &mut self.daemon, &mut self.bus].into_iter().flatten() {
+        for child in
+            [&mut self.microphone, &mut self.session_manager, &mut self.daemon, &mut self.bus].into_iter().flatten()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
