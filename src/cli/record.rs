@@ -98,9 +98,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     };
     format.check_path(&output.path)?;
     let takes = take_paths(&args.output, args.seconds, args.split_s)?;
+    let sound_beside = args.audio != Some(AudioChoice::None) && mattecam::record::audio::wav_beside(format);
     for path in &takes {
         let take = OutputSpec { path: path.clone(), ..output.clone() };
         take.check_free_with(Some(mattecam::record::RecordingReport::sidecar_path(path)))?;
+        // The WAV beside PNG frames or a track matte, before anything starts.
+        if sound_beside {
+            take.check_free_with(Some(mattecam::record::audio::wav_path(path)))?;
+        }
     }
     output.check_background(&background)?;
     let settings = CompositeSettings {
