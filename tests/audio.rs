@@ -234,6 +234,22 @@ fn every_format_carries_its_sound() {
     }
 }
 
+/// `record` into `take` for up to two minutes (the test ends it), and its stderr's lines.
+fn long_take(
+    session: &Session,
+    take: &Path,
+) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStderr>>) {
+    let mut child = record(session, &["--audio", "default", "--seconds", "120"])
+        .arg("-o")
+        .arg(take)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, lines)
+}
+
 /// Reads `lines` into `log` until one satisfies `until`.
 fn read_until(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
@@ -258,14 +274,7 @@ fn a_lost_microphone_leaves_silence_and_is_taken_back_when_it_returns() {
     let take = dir.path().join("take.mp4");
     let clicks = Clicks::start(&session);
     // A long take, ended with Ctrl-C once everything has happened: nothing here waits on a clock.
-    let mut child = record(&session, &["--audio", "default", "--seconds", "120"])
-        .arg("-o")
-        .arg(&take)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut child, mut lines) = long_take(&session, &take);
     let mut log = String::new();
     let progress =
         |line: &str| line.trim_start().starts_with(|c: char| c.is_ascii_digit()) && line.contains(" s written");
@@ -353,14 +362,7 @@ fn a_killed_encoder_keeps_sound_and_picture_to_the_same_instant() {
     let dir = tempfile::tempdir().unwrap();
     let take = dir.path().join("take.mp4");
     let clicks = Clicks::start(&session);
-    let mut child = record(&session, &["--audio", "default", "--seconds", "120"])
-        .arg("-o")
-        .arg(&take)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut child, mut lines) = long_take(&session, &take);
     let mut log = String::new();
     read_until(&mut lines, &mut log, |line| line.trim_start().starts_with("3.0 s"));
     // The video encoder (the ffmpeg reading raw frames) dies, as a crash would.
