@@ -427,12 +427,7 @@ impl Writer {
 
     /// The codec of the sound the main output carries.
     fn video_codec(&self) -> Option<&'static str> {
-        let kind = match self.options.output.format {
-            Format::Mp4 => crate::sink::VideoKind::H264 { crf: 0 },
-            Format::Prores => crate::sink::VideoKind::ProRes4444,
-            Format::WebmAlpha => crate::sink::VideoKind::Vp9Alpha { crf: 0 },
-            Format::Png | Format::Matte => return None,
-        };
+        let kind = self.options.output.format.video_kind(self.options.output.crf)?;
         kind.audio_codec().map(crate::audio::AudioCodec::name)
     }
 

@@ -133,6 +133,17 @@ impl Format {
         }
     }
 
+    /// The video file this format writes (`None`: a folder of PNGs).
+    pub fn video_kind(self, crf: u8) -> Option<VideoKind> {
+        match self {
+            Self::Mp4 => Some(VideoKind::H264 { crf }),
+            Self::Prores => Some(VideoKind::ProRes4444),
+            Self::WebmAlpha => Some(VideoKind::Vp9Alpha { crf }),
+            Self::Matte => Some(VideoKind::MatteH264 { crf }),
+            Self::Png => None,
+        }
+    }
+
     /// Formats that carry the person's alpha in the picture: recorded from the cutout.
     pub fn has_alpha(self) -> bool {
         matches!(self, Self::Prores | Self::WebmAlpha | Self::Png)
@@ -279,12 +290,9 @@ impl OutputSpec {
             .with_source
             .then(|| video(VideoKind::SourceH264 { crf, mirror: self.mirror }, &Format::source_path(&self.path)))
             .transpose()?;
-        let main: Box<dyn Sink> = match self.format {
-            Format::Mp4 => video(VideoKind::H264 { crf }, &self.path)?,
-            Format::Prores => video(VideoKind::ProRes4444, &self.path)?,
-            Format::WebmAlpha => video(VideoKind::Vp9Alpha { crf }, &self.path)?,
-            Format::Png => Box::new(png::PngSequenceSink::create(&self.path, png::Content::Composite)?),
-            Format::Matte => video(VideoKind::MatteH264 { crf }, &self.path)?,
+        let main: Box<dyn Sink> = match self.format.video_kind(crf) {
+            Some(kind) => video(kind, &self.path)?,
+            None => Box::new(png::PngSequenceSink::create(&self.path, png::Content::Composite)?),
         };
         Ok([Some(main), source].into_iter().flatten().collect())
     }
